@@ -1,0 +1,219 @@
+//! User accounts: registration rules, creation, profile (userinfo), password changes, and
+//! the administrative changes to a user (roles, attributes, disabling, deletion).
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::audit::{self, kind, Event};
+use crate::error::{Error, Result};
+use crate::grants::{user_attributes, user_roles};
+use crate::store::users::{self, NewUser, User};
+use crate::store::{self, sessions, DbConnection};
+
+/// Why a username is refused, or `None`: 3–64 ASCII letters, digits and `._-@`.
+pub fn username_violation(username: &str) -> Option<&'static str> {
+    let length = username.chars().count();
+    if !(3..=64).contains(&length) {
+        Some("username must be 3 to 64 characters long")
+    } else if !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
+        Some("username may contain only ASCII letters, digits and . _ - @")
+    } else {
+        None
+    }
+}
+
+/// Checks an email address's shape (one `@`, something on both sides, no spaces).
+pub fn check_email(email: &str) -> Result<()> {
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && matches!(email.split_once('@'), Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest("email is not a valid address".into()))
+    }
+}
+
+/// Checks a registration before any hashing: username shape, password policy, email.
+pub fn check_registration(username: &str, password: &str, email: Option<&str>) -> Result<()> {
+    if let Some(problem) = username_violation(username) {
+        return Err(Error::InvalidRequest(problem.into()));
+    }
+    if let Some(problem) = crate::passwords::policy_violation(password, username) {
+        return Err(Error::WeakPassword(problem.into()));
+    }
+    if let Some(email) = email {
+        check_email(email)?;
+    }
+    Ok(())
+}
+
+/// Checks roles: non-empty, no spaces, at most 64 characters each.
+pub fn check_roles(roles: &[String]) -> Result<()> {
+    for role in roles {
+        if role.is_empty() || role.len() > 64 || !role.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(Error::InvalidRequest(format!("`{role}` is not a valid role")));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a user with an already computed password hash. A taken username (in any case)
+/// is `username_taken`.
+pub fn create_user(conn: &mut DbConnection, username: &str, password_hash: &str, email: Option<&str>, roles: &[String], now: i64) -> Result<User> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let roles_json = serde_json::to_string(roles).map_err(|e| Error::internal("encoding roles", e))?;
+    let lower = username.to_lowercase();
+    let new = NewUser {
+        id: &id,
+        username,
+        username_lower: &lower,
+        email,
+        password_hash,
+        roles: &roles_json,
+        attributes: "{}",
+        disabled: false,
+        failed_logins: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    match users::insert(conn, &new) {
+        Ok(()) => {}
+        Err(e) if store::is_unique_violation(&e) => return Err(Error::UsernameTaken),
+        Err(e) => return Err(e.into()),
+    }
+    users::find(conn, &id)?.ok_or_else(|| Error::internal("creating a user", "row vanished"))
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub attributes: Map<String, Value>,
+    pub disabled: bool,
+    pub locked_until: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// Unix seconds as RFC 3339.
+pub fn rfc3339(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        UserView {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            roles: user_roles(user),
+            attributes: user_attributes(user),
+            disabled: user.disabled,
+            locked_until: user.locked_until.map(rfc3339),
+            created_at: rfc3339(user.created_at),
+            updated_at: rfc3339(user.updated_at),
+        }
+    }
+}
+
+/// The `/userinfo` answer.
+pub fn userinfo(user: &User) -> Value {
+    serde_json::json!({
+        "sub": user.id,
+        "username": user.username,
+        "email": user.email,
+        "roles": user_roles(user),
+        "mfa_enabled": false,
+        "attributes": user_attributes(user),
+    })
+}
+
+/// Stores a new password hash and ends every session but `keep`, in one transaction.
+pub fn set_password(conn: &mut DbConnection, user_id: &str, hash: &str, keep_session: Option<&str>, actor: &str, ip: Option<String>, now: i64) -> Result<usize> {
+    store::transaction(conn, |conn| -> Result<usize> {
+        users::set_password_hash(conn, user_id, hash, now)?;
+        users::reset_failures(conn, user_id)?;
+        let revoked = sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?;
+        audit::record(conn, Event::new(kind::PASSWORD_CHANGED).actor(actor).user(user_id).ip(ip).details(serde_json::json!({ "sessions_revoked": revoked })), now)?;
+        Ok(revoked)
+    })
+}
+
+/// An administrative change to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub roles: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+    pub attributes: Option<Map<String, Value>>,
+}
+
+/// Applies `changes` in one transaction; disabling revokes every session at once.
+pub fn update_user(conn: &mut DbConnection, user_id: &str, changes: &UserChanges, actor: &str, ip: Option<String>, now: i64) -> Result<User> {
+    if let Some(roles) = &changes.roles {
+        check_roles(roles)?;
+    }
+    if let Some(attributes) = &changes.attributes {
+        if serde_json::to_string(attributes).map(|s| s.len()).unwrap_or(usize::MAX) > 16 * 1024 {
+            return Err(Error::InvalidRequest("attributes must be at most 16 KiB of JSON".into()));
+        }
+    }
+    store::transaction(conn, |conn| -> Result<User> {
+        users::find(conn, user_id)?.ok_or_else(|| Error::NotFound("no such user".into()))?;
+        if let Some(roles) = &changes.roles {
+            users::set_roles(conn, user_id, &serde_json::to_string(roles).map_err(|e| Error::internal("roles", e))?, now)?;
+        }
+        if let Some(attributes) = &changes.attributes {
+            users::set_attributes(conn, user_id, &Value::Object(attributes.clone()).to_string(), now)?;
+        }
+        if let Some(disabled) = changes.disabled {
+            users::set_disabled(conn, user_id, disabled, now)?;
+            if disabled {
+                sessions::revoke_all_for_user(conn, user_id, None, now, "account disabled")?;
+            }
+        }
+        let details = serde_json::json!({
+            "roles": changes.roles,
+            "disabled": changes.disabled,
+            "attributes_changed": changes.attributes.is_some(),
+        });
+        audit::record(conn, Event::new(kind::USER_UPDATED).actor(actor).user(user_id).ip(ip).details(details), now)?;
+        users::find(conn, user_id)?.ok_or_else(|| Error::NotFound("no such user".into()))
+    })
+}
+
+/// Deletes a user with its sessions and tokens.
+pub fn delete_user(conn: &mut DbConnection, user_id: &str, actor: &str, ip: Option<String>, now: i64) -> Result<()> {
+    store::transaction(conn, |conn| -> Result<()> {
+        if users::delete(conn, user_id)? == 0 {
+            return Err(Error::NotFound("no such user".into()));
+        }
+        audit::record(conn, Event::new(kind::USER_DELETED).actor(actor).user(user_id).ip(ip), now)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_allow_letters_digits_and_dot_underscore_dash_at() {
+        assert!(username_violation("alice.b-c_d@example").is_none());
+        assert!(username_violation("al").is_some());
+        assert!(username_violation(&"a".repeat(65)).is_some());
+        assert!(username_violation("alice smith").is_some());
+        assert!(username_violation("alïce").is_some());
+    }
+
+    #[test]
+    fn emails_need_one_at_with_text_on_both_sides() {
+        assert!(check_email("a@b.example").is_ok());
+        assert!(check_email("a@").is_err());
+        assert!(check_email("@b").is_err());
+        assert!(check_email("a b@c").is_err());
+    }
+}

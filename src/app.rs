@@ -1,0 +1,159 @@
+//! Start-up and shared state: the master key, the pool (migrated), the key ring, the password
+//! hasher, and the background upkeep (key polling and rotation, purges). `Application` binds
+//! the HTTP server; the CLI uses [`AppState::open`] alone.
+
+use std::net::TcpListener;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use anyhow::{Context, Result};
+
+use crate::config::{MasterKeySource, Settings};
+use crate::crypto::MasterKey;
+use crate::passwords::PasswordHasher;
+use crate::ratelimit::LoginLimiter;
+use crate::store::{self, DbPool};
+use crate::tokens::keyring::KeyRing;
+use crate::tokens::rotation::{self, KeyPolicy};
+use crate::tokens::now_ms;
+
+/// Everything a request or a CLI command needs, built once.
+pub struct AppState {
+    pub settings: Settings,
+    pub db: DbPool,
+    pub master_key: MasterKey,
+    pub keys: KeyRing,
+    pub key_policy: KeyPolicy,
+    pub hasher: PasswordHasher,
+    pub login_limiter: LoginLimiter,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("settings", &self.settings).finish_non_exhaustive()
+    }
+}
+
+/// Loads the master key from the environment or its file (creating the file if missing).
+pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey> {
+    match source {
+        MasterKeySource::Inline(text) => MasterKey::from_base64(text).context("invalid TESSERA_MASTER_KEY"),
+        MasterKeySource::File(path) => MasterKey::load_or_create(path),
+    }
+}
+
+impl AppState {
+    /// Opens the database (applying migrations), loads the master key, makes sure signing
+    /// keys exist, and loads them. Fails if the master key cannot open the stored keys.
+    pub fn open(settings: Settings) -> Result<Self> {
+        let pool = store::connect(&settings.database, settings.db_pool_size)?;
+        let mut conn = pool.get().context("cannot connect to the database")?;
+        let applied = store::migrate(&mut conn)?;
+        if !applied.is_empty() {
+            log::info!("applied migrations: {}", applied.join(", "));
+        }
+        let master_key = load_master_key(&settings.master_key)?;
+        let max_token_lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
+        let key_policy = KeyPolicy {
+            source: settings.key_source.clone(),
+            rotation_interval_ms: settings.key_rotation_interval * 1000,
+            publish_lead_ms: (settings.jwks_max_age + settings.key_poll_interval) * 1000,
+            max_token_lifetime_ms: max_token_lifetime * 1000,
+        };
+        // Check the master key against what is stored before anything new is made with it.
+        let rows = store::signing_keys::list(&mut conn)?;
+        KeyRing::new(settings.issuer.clone(), master_key.clone(), key_policy.max_token_lifetime_ms, rows, now_ms())?;
+        rotation::ensure_keys(&mut conn, &key_policy, &master_key, now_ms())?;
+        let rows = store::signing_keys::list(&mut conn)?;
+        let keys = KeyRing::new(settings.issuer.clone(), master_key.clone(), key_policy.max_token_lifetime_ms, rows, now_ms())?;
+        drop(conn);
+        let hasher = PasswordHasher::new(settings.argon2)?;
+        let login_limiter = LoginLimiter::new(settings.login_rate_limit);
+        Ok(AppState { settings, db: pool, master_key, keys, key_policy, hasher, login_limiter })
+    }
+
+    /// Reloads signing keys from the database (staging or activating as due).
+    pub fn sync_keys(&self) -> Result<bool> {
+        let mut conn = self.db.get()?;
+        rotation::ensure_keys(&mut conn, &self.key_policy, &self.master_key, now_ms())?;
+        let rows = store::signing_keys::list(&mut conn)?;
+        self.keys.refresh(rows, now_ms())
+    }
+
+    /// Deletes what has outlived its use: deny-list entries of expired tokens, ended
+    /// sessions, audit events past retention.
+    pub fn purge(&self) -> Result<()> {
+        let mut conn = self.db.get()?;
+        let now = crate::now();
+        store::revoked_tokens::purge_expired(&mut conn, now)?;
+        store::sessions::delete_ended(&mut conn, now - 86_400)?;
+        store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
+        self.login_limiter.clean();
+        Ok(())
+    }
+}
+
+/// Runs key sync every poll interval and purges hourly, until the state is dropped.
+fn spawn_upkeep(state: Weak<AppState>, poll: Duration) {
+    std::thread::Builder::new()
+        .name("tessera-upkeep".into())
+        .spawn(move || {
+            let mut last_purge = std::time::Instant::now();
+            loop {
+                std::thread::sleep(poll);
+                let Some(state) = state.upgrade() else { break };
+                match state.sync_keys() {
+                    Ok(true) => log::info!("signing keys changed; now signing with {:?}", state.keys.active_kid()),
+                    Ok(false) => {}
+                    Err(e) => log::warn!("key sync failed: {e:#}"),
+                }
+                if last_purge.elapsed() >= Duration::from_secs(3600) {
+                    last_purge = std::time::Instant::now();
+                    if let Err(e) = state.purge() {
+                        log::warn!("purge failed: {e:#}");
+                    }
+                }
+            }
+        })
+        .expect("spawning the upkeep thread");
+}
+
+/// A bound, not yet running, HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: Arc<AppState>,
+}
+
+impl Application {
+    /// Opens the state and binds the listener (port 0 picks a free port).
+    pub fn build(settings: Settings) -> Result<Self> {
+        let listener = TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", settings.listen))?;
+        Self::build_with_listener(settings, listener)
+    }
+
+    /// Like [`Application::build`] on a listener the caller bound.
+    pub fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self> {
+        let port = listener.local_addr()?.port();
+        let state = Arc::new(AppState::open(settings)?);
+        spawn_upkeep(Arc::downgrade(&state), Duration::from_secs(state.settings.key_poll_interval as u64));
+        let server = crate::http::server(state.clone(), listener)?;
+        Ok(Application { port, server, state })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state, for tests that look inside.
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until the process is told to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

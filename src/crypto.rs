@@ -1,0 +1,173 @@
+//! Small cryptographic helpers: the master key and AES-256-GCM sealing under it, SHA-256
+//! digests for values stored by hash, random secrets, and constant-time comparison.
+//!
+//! Everything here is from aws-lc-rs, the same library that signs tokens.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+
+/// The 32-byte key that encrypts signing keys and TOTP secrets at rest.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// Decodes base64 (standard or URL-safe) of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Self> {
+        let text = text.trim();
+        let bytes = STANDARD
+            .decode(text)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
+            .map_err(|_| anyhow!("not valid base64"))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| anyhow!("expected 32 bytes, got {}", b.len()))?;
+        Ok(MasterKey(key))
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        MasterKey(random_array())
+    }
+
+    /// Base64 of the key, for writing it to its file.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(self.0)
+    }
+
+    /// Reads the key file, or creates it with mode 0600 when it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_base64(&text).with_context(|| format!("reading the master key file {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+                let key = Self::generate();
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    options.mode(0o600);
+                }
+                let mut file = options
+                    .open(path)
+                    .with_context(|| format!("creating the master key file {}", path.display()))?;
+                file.write_all(format!("{}\n", key.to_base64()).as_bytes())?;
+                file.sync_all()?;
+                log::info!("created a new master key at {}", path.display());
+                Ok(key)
+            }
+            Err(e) => Err(e).with_context(|| format!("reading the master key file {}", path.display())),
+        }
+    }
+
+    /// Encrypts `plaintext` with AES-256-GCM; `context` is bound as associated data, so a
+    /// sealed value cannot be moved to another row or purpose.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
+        seal_with(&self.0, context, plaintext)
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced with the same context.
+    pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>> {
+        open_with(&self.0, context, sealed)
+    }
+}
+
+/// AES-256-GCM under `key`: base64url of nonce ‖ ciphertext ‖ tag.
+pub fn seal_with(key: &[u8; 32], context: &str, plaintext: &[u8]) -> String {
+    let nonce_bytes: [u8; NONCE_LEN] = random_array();
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("AES-256 takes a 32-byte key"));
+    let mut buffer = plaintext.to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context.as_bytes()), &mut buffer)
+        .expect("AES-GCM sealing of an in-memory buffer does not fail");
+    let mut out = nonce_bytes.to_vec();
+    out.extend_from_slice(&buffer);
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+/// Opens what [`seal_with`] produced; fails on a wrong key, context or tampered data.
+pub fn open_with(key: &[u8; 32], context: &str, sealed: &str) -> Result<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| anyhow!("sealed value is not base64url"))?;
+    if bytes.len() < NONCE_LEN + 16 {
+        bail!("sealed value is too short");
+    }
+    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow!("bad nonce"))?;
+    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|_| anyhow!("bad key"))?);
+    let mut buffer = ciphertext.to_vec();
+    let plaintext = key
+        .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
+        .map_err(|_| anyhow!("decryption failed: wrong key or altered data"))?;
+    Ok(plaintext.to_vec())
+}
+
+/// SHA-256 of `data`, as raw bytes.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+    digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+/// SHA-256 of `data`, hex-encoded: how refresh-token ids and client secrets are stored.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(sha256(data))
+}
+
+/// Random bytes from the system's CSPRNG.
+pub fn random_array<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    SystemRandom::new().fill(&mut bytes).expect("the system random source is available");
+    bytes
+}
+
+/// `N` random bytes as base64url without padding.
+pub fn random_token<const N: usize>() -> String {
+    URL_SAFE_NO_PAD.encode(random_array::<N>())
+}
+
+/// Compares two secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_the_same_key_and_context() {
+        let key = MasterKey::generate();
+        let sealed = key.seal("signing-key:abc", b"secret");
+        assert_eq!(key.open("signing-key:abc", &sealed).unwrap(), b"secret");
+        assert!(key.open("signing-key:other", &sealed).is_err());
+        assert!(MasterKey::generate().open("signing-key:abc", &sealed).is_err());
+    }
+
+    #[test]
+    fn master_keys_must_be_32_bytes_of_base64() {
+        let key = MasterKey::generate();
+        assert!(MasterKey::from_base64(&key.to_base64()).is_ok());
+        assert!(MasterKey::from_base64("c2hvcnQ=").is_err());
+        assert!(MasterKey::from_base64("not base64!").is_err());
+    }
+
+    #[test]
+    fn constant_time_eq_compares_contents_and_lengths() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,44 @@
+//! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client gets an access
+//! token for itself, `sub` = its id, no refresh token, no session.
+
+use crate::app::AppState;
+use crate::clients::{self, grant, ClientCredentials};
+use crate::error::{Error, Result};
+use crate::grants::{access_ttl_for, audience_for, resolve_scope, IssuedTokens};
+use crate::store::DbConnection;
+use crate::tokens::claims::AccessClaims;
+use crate::tokens::keyring::TokenKind;
+
+/// Issues an access token to an authenticated confidential client.
+pub fn issue(conn: &mut DbConnection, state: &AppState, credentials: &ClientCredentials, scope: Option<&str>, now: i64) -> Result<IssuedTokens> {
+    if credentials.client_id.is_none() || credentials.secret.is_none() {
+        return Err(Error::InvalidClient("client authentication is required".into()));
+    }
+    let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
+    if client.public || !client.allows_grant(grant::CLIENT_CREDENTIALS) {
+        return Err(Error::UnauthorizedClient("this client may not use the client_credentials grant".into()));
+    }
+    let scope = resolve_scope(scope, &client.scopes)?.join(" ");
+    let ttl = access_ttl_for(state, &client);
+    let claims = AccessClaims {
+        iss: state.settings.issuer.clone(),
+        sub: client.client_id.clone(),
+        aud: audience_for(state, &client),
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        scope: scope.clone(),
+        roles: Vec::new(),
+        sid: None,
+        auth_time: None,
+        amr: None,
+        username: None,
+        attributes: None,
+        token_type: "access".into(),
+        fresh: false,
+    };
+    let access_token = state.keys.sign(TokenKind::Access, &claims)?;
+    Ok(IssuedTokens { access_token, expires_in: ttl, refresh_token: None, scope, refresh_cookie: false })
+}

@@ -1,0 +1,71 @@
+//! The one place where errors become HTTP: status, headers (`WWW-Authenticate`,
+//! `Retry-After`, `Cache-Control: no-store`) and the `{"error","error_description"}` body.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::error::Error;
+
+impl ResponseError for Error {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Error::InvalidRequest(_)
+            | Error::InvalidGrant(_)
+            | Error::UnauthorizedClient(_)
+            | Error::UnsupportedGrantType(_)
+            | Error::InvalidScope(_)
+            | Error::WeakPassword(_) => StatusCode::BAD_REQUEST,
+            Error::InvalidClient(_) | Error::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
+            Error::InsufficientScope(_) | Error::Forbidden(_) | Error::MfaRequired { .. } => StatusCode::FORBIDDEN,
+            Error::UsernameTaken | Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            Error::InvalidClient(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="tessera""#)));
+            }
+            Error::InvalidToken { missing: true, .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="tessera""#)));
+            }
+            Error::InvalidToken { message, .. } => {
+                let value = format!(r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#, message.replace('"', "'"));
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
+            Error::InsufficientScope(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="tessera", error="insufficient_scope""#)));
+            }
+            Error::RateLimited { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, (*retry_after).max(1).to_string()));
+            }
+            Error::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Error::Internal(e) => {
+                // Logged once, here; the client learns nothing of it.
+                log::error!("internal error: {e:#}");
+                return response.json(json!({ "error": "server_error", "error_description": "internal server error" }));
+            }
+            _ => {}
+        }
+        let mut body = json!({ "error": self.code(), "error_description": self.to_string() });
+        if let Error::MfaRequired { mfa_token } = self {
+            body["mfa_token"] = json!(mfa_token);
+        }
+        response.json(body)
+    }
+}

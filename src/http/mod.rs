@@ -1,0 +1,140 @@
+//! HTTP: the only module that knows actix-web. The route table, the server, and the helpers
+//! handlers share (blocking database work, bearer authentication).
+
+pub mod account;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod metadata;
+pub mod token;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Condition, Logger};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::sessions::{check_live, token_error, verify_access};
+use crate::store::DbConnection;
+use crate::tokens::claims::AccessClaims;
+use crate::tokens::keyring::VerifyError;
+
+/// Runs `work` with a pooled connection on a blocking thread: database calls never run on
+/// the async workers.
+pub async fn blocking<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, Error>
+where
+    F: FnOnce(&mut DbConnection, &AppState) -> Result<T, Error> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone().into_inner();
+    web::block(move || {
+        let mut conn = state.db.get()?;
+        work(&mut conn, &state)
+    })
+    .await
+    .map_err(|e| Error::internal("blocking task failed", e))?
+}
+
+/// Verifies the request's bearer access token and checks that it is neither deny-listed nor
+/// from a revoked session.
+pub async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<AccessClaims, Error> {
+    let token = extract::bearer_token(req)?;
+    let claims = match verify_access(None, state, &token) {
+        Ok(claims) => claims,
+        Err(VerifyError::UnknownKid) => blocking(state, move |conn, state| verify_access(Some(conn), state, &token).map_err(token_error)).await?,
+        Err(e) => return Err(token_error(e)),
+    };
+    let checked = claims.clone();
+    blocking(state, move |conn, _| check_live(conn, &checked, crate::now())).await?;
+    Ok(claims)
+}
+
+/// Refuses a token without the `admin` role.
+pub fn require_admin(claims: &AccessClaims) -> Result<(), Error> {
+    if claims.has_role("admin") {
+        Ok(())
+    } else {
+        Err(Error::Forbidden("the admin role is required".into()))
+    }
+}
+
+async fn not_found() -> Result<HttpResponse, Error> {
+    Err(Error::NotFound("no such endpoint".into()))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, Error> {
+    Err(Error::MethodNotAllowed)
+}
+
+/// A resource whose wrong methods answer 405 in the contract's error shape.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+/// The route table.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/readyz").route(web::get().to(health::readyz)))
+        .service(resource("/.well-known/oauth-authorization-server").route(web::get().to(metadata::discovery)))
+        .service(resource("/.well-known/openid-configuration").route(web::get().to(metadata::discovery)))
+        .service(resource("/.well-known/jwks.json").route(web::get().to(metadata::jwks)))
+        .service(resource("/oauth/token").route(web::post().to(token::issue_token)))
+        .service(resource("/oauth/revoke").route(web::post().to(token::revoke)))
+        .service(resource("/oauth/introspect").route(web::post().to(token::introspect)))
+        .service(resource("/register").route(web::post().to(account::register)))
+        .service(resource("/userinfo").route(web::get().to(account::userinfo)).route(web::post().to(account::userinfo)))
+        .service(
+            resource("/account/sessions")
+                .route(web::get().to(account::list_sessions))
+                .route(web::delete().to(account::revoke_all_sessions)),
+        )
+        .service(resource("/account/sessions/{sid}").route(web::delete().to(account::revoke_session)))
+        .service(resource("/account/password").route(web::put().to(account::change_password)));
+}
+
+fn cors(state: &AppState) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers(["authorization", "content-type", "x-csrf-token"])
+        .supports_credentials()
+        .max_age(600);
+    for origin in &state.settings.cors_origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
+/// Builds the server on `listener`; it runs when awaited.
+pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
+    let workers = state.settings.workers;
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        let cors_enabled = !data.settings.cors_origins.is_empty();
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::QueryConfig::default().error_handler(|e, _| Error::InvalidRequest(format!("bad query string: {e}")).into()))
+            .app_data(web::PathConfig::default().error_handler(|e, _| Error::NotFound(format!("bad path: {e}")).into()))
+            .configure(configure)
+            .default_service(web::to(not_found))
+            .wrap(Condition::new(cors_enabled, cors(&data)))
+            // Path only: query strings may carry secrets, and headers and bodies do.
+            .wrap(
+                Logger::new(r#"%{ip}xi "%{r}xi" %s %Dms"#)
+                    .custom_request_replace("ip", |req| req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default())
+                    .custom_request_replace("r", |req| format!("{} {}", req.method(), req.path())),
+            )
+    })
+    .workers(workers)
+    .shutdown_timeout(5)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// An empty 200.
+pub fn ok_empty() -> HttpResponse {
+    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).finish()
+}

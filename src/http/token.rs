@@ -1,0 +1,134 @@
+//! `POST /oauth/token` (RFC 6749 §3.2), `POST /oauth/revoke` (RFC 7009) and
+//! `POST /oauth/introspect` (RFC 7662).
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::clients::{self, grant};
+use crate::error::Error;
+use crate::grants::{self, IssuedTokens, RequestContext};
+use crate::http::extract::{client_credentials, client_ip, user_agent, FormBody};
+use crate::http::{blocking, ok_empty};
+
+/// The token request's form; every field optional so that a missing one gets a precise
+/// `invalid_request`.
+#[derive(Deserialize)]
+pub struct TokenForm {
+    grant_type: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    scope: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    refresh_token: Option<String>,
+}
+
+fn required(value: Option<String>, name: &str) -> Result<String, Error> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| Error::InvalidRequest(format!("missing `{name}`")))
+}
+
+/// Takes one credential-guessing attempt from the client address's allowance.
+pub fn limit_attempts(state: &AppState, ip: Option<std::net::IpAddr>) -> Result<(), Error> {
+    match ip {
+        Some(ip) => state.login_limiter.check(ip).map_err(|retry_after| Error::RateLimited { retry_after }),
+        None => Ok(()),
+    }
+}
+
+/// `POST /oauth/token`.
+pub async fn issue_token(req: HttpRequest, state: web::Data<AppState>, FormBody(form): FormBody<TokenForm>) -> Result<HttpResponse, Error> {
+    let ip = client_ip(&req, &state.settings);
+    let context = RequestContext { ip: ip.map(|ip| ip.to_string()), user_agent: user_agent(&req) };
+    let credentials = client_credentials(&req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+    let grant_type = required(form.grant_type, "grant_type")?;
+    let now = crate::now();
+    let result = match grant_type.as_str() {
+        grant::PASSWORD => {
+            limit_attempts(&state, ip)?;
+            let username = required(form.username, "username")?;
+            let password = required(form.password, "password")?;
+            let scope = form.scope;
+            let attempt = blocking(&state, move |conn, state| grants::password::prepare(conn, state, &credentials, &username, scope.as_deref(), now)).await?;
+            let user = attempt.user.clone();
+            let verdict = state.hasher.run(move |hasher| grants::password::check(hasher, user.as_ref(), &password)).await?;
+            blocking(&state, move |conn, state| grants::password::complete(conn, state, attempt, verdict, &context, now)).await
+        }
+        grant::REFRESH_TOKEN => {
+            let refresh_token = required(form.refresh_token, "refresh_token")?;
+            let scope = form.scope;
+            blocking(&state, move |conn, state| grants::refresh_token::exchange(conn, state, &credentials, &refresh_token, scope.as_deref(), &context, now)).await
+        }
+        grant::CLIENT_CREDENTIALS => {
+            let scope = form.scope;
+            blocking(&state, move |conn, state| grants::client_credentials::issue(conn, state, &credentials, scope.as_deref(), now)).await
+        }
+        other => Err(Error::UnsupportedGrantType(format!("grant type `{}` is not supported", other.chars().take(64).collect::<String>()))),
+    };
+    match result {
+        Ok(issued) => Ok(token_response(issued)),
+        Err(Error::InvalidClient(message)) => {
+            // Failed client authentications count toward the address's limit.
+            limit_attempts(&state, ip)?;
+            Err(Error::InvalidClient(message))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The successful token response (RFC 6749 §5.1), never cached.
+pub fn token_response(issued: IssuedTokens) -> HttpResponse {
+    let mut body = json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+        "scope": issued.scope,
+    });
+    if let Some(refresh_token) = issued.refresh_token {
+        body["refresh_token"] = json!(refresh_token);
+    }
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache")).json(body)
+}
+
+/// The revocation and introspection form.
+#[derive(Deserialize)]
+pub struct TokenActionForm {
+    token: Option<String>,
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// `POST /oauth/revoke`: always 200 for unknown or already revoked tokens.
+pub async fn revoke(req: HttpRequest, state: web::Data<AppState>, FormBody(form): FormBody<TokenActionForm>) -> Result<HttpResponse, Error> {
+    let credentials = client_credentials(&req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+    let token = required(form.token, "token")?;
+    let hint = form.token_type_hint;
+    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
+    blocking(&state, move |conn, state| {
+        let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
+        crate::sessions::revoke_token(conn, state, &client, &token, hint.as_deref(), ip, crate::now())
+    })
+    .await?;
+    Ok(ok_empty())
+}
+
+/// `POST /oauth/introspect`: confidential clients only.
+pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, FormBody(form): FormBody<TokenActionForm>) -> Result<HttpResponse, Error> {
+    let credentials = client_credentials(&req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+    if credentials.client_id.is_none() || credentials.secret.is_none() {
+        return Err(Error::InvalidClient("introspection requires client authentication".into()));
+    }
+    let token = required(form.token, "token")?;
+    let answer = blocking(&state, move |conn, state| {
+        let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
+        if client.public {
+            return Err(Error::InvalidClient("introspection requires a confidential client".into()));
+        }
+        crate::sessions::introspect(conn, state, &token, crate::now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
+}

@@ -1,0 +1,24 @@
+//! tessera: a standalone token-issuing authorization server.
+//!
+//! The module map and the rules that hold between modules are in `docs/architecture.md`.
+
+pub mod accounts;
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod clients;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod grants;
+pub mod http;
+pub mod passwords;
+pub mod ratelimit;
+pub mod sessions;
+pub mod store;
+pub mod tokens;
+
+/// The current time as unix seconds, the unit of every instant tessera stores.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

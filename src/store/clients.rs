@@ -1,0 +1,67 @@
+//! The `clients` table: OAuth clients, with confidential clients' secrets as SHA-256 hashes.
+
+use diesel::prelude::*;
+
+use crate::store::schema::clients;
+use crate::store::DbConnection;
+
+/// A client row. Its `Debug` leaves out the secret hash.
+#[derive(Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub client_id: String,
+    pub secret_hash: Option<String>,
+    pub is_public: bool,
+    pub grant_types: String,
+    pub scopes: String,
+    pub audience: Option<String>,
+    pub access_token_ttl: Option<i64>,
+    pub refresh_token_ttl: Option<i64>,
+    pub refresh_reuse_grace: Option<i64>,
+    pub refresh_cookie: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for ClientRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRow").field("client_id", &self.client_id).field("is_public", &self.is_public).finish_non_exhaustive()
+    }
+}
+
+/// Inserts a client; a taken id is a unique violation.
+pub fn insert(conn: &mut DbConnection, client: &ClientRow) -> QueryResult<()> {
+    diesel::insert_into(clients::table).values(client).execute(conn).map(|_| ())
+}
+
+/// Finds a client by id.
+pub fn find(conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table.find(client_id).select(ClientRow::as_select()).first(conn).optional()
+}
+
+/// Clients ordered by id, after `cursor`.
+pub fn list(conn: &mut DbConnection, cursor: Option<&str>, limit: i64) -> QueryResult<Vec<ClientRow>> {
+    let mut query = clients::table.select(ClientRow::as_select()).order(clients::client_id.asc()).limit(limit).into_boxed();
+    if let Some(cursor) = cursor {
+        query = query.filter(clients::client_id.gt(cursor.to_string()));
+    }
+    query.load(conn)
+}
+
+/// Replaces the secret hash.
+pub fn set_secret_hash(conn: &mut DbConnection, client_id: &str, secret_hash: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set((clients::secret_hash.eq(secret_hash), clients::updated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Deletes a client.
+pub fn delete(conn: &mut DbConnection, client_id: &str) -> QueryResult<usize> {
+    diesel::delete(clients::table.find(client_id)).execute(conn)
+}
+
+/// The most recent change to any client, for cache invalidation across instances.
+pub fn fingerprint(conn: &mut DbConnection) -> QueryResult<(i64, Option<i64>)> {
+    use diesel::dsl::{count_star, max};
+    clients::table.select((count_star(), max(clients::updated_at))).first(conn)
+}

@@ -1,0 +1,210 @@
+//! Storage: the only module that imports diesel. One query set serves SQLite and PostgreSQL
+//! through diesel's `MultiConnection`; where SQL must differ (locks, transaction start) the
+//! backend is matched here and nowhere else.
+
+pub mod audit;
+pub mod clients;
+pub mod refresh_tokens;
+pub mod revoked_tokens;
+pub mod schema;
+pub mod sessions;
+pub mod signing_keys;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{self, CustomizeConnection, ManageConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sqlite::SqliteConnection;
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::DatabaseUrl;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// A connection to either backend; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// The connection pool shared by every request.
+pub type DbPool = r2d2::Pool<Manager>;
+/// A failure to check a connection out of the pool (the database is unreachable).
+pub type PoolError = r2d2::PoolError;
+
+/// Connects by the URL's scheme. `DbConnection::establish` would try each backend in turn,
+/// so an unreachable PostgreSQL could quietly fall through to SQLite.
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                PgConnection::establish(&with_connect_timeout(url)).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the one writer; busy_timeout makes writers queue
+                // instead of failing at once.
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&connect_timeout=3")
+    } else {
+        format!("{url}?connect_timeout=3")
+    }
+}
+
+#[derive(Debug)]
+struct NoCustomization;
+impl CustomizeConnection<DbConnection, r2d2::Error> for NoCustomization {}
+
+/// Builds the pool. For SQLite the database file's folder is created first.
+pub fn connect(url: &DatabaseUrl, size: u32) -> Result<DbPool> {
+    if let DatabaseUrl::Sqlite(path) = url {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating the database folder {}", dir.display()))?;
+        }
+    }
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(1))
+        .connection_timeout(Duration::from_secs(3))
+        .test_on_check_out(true)
+        .connection_customizer(Box::new(NoCustomization))
+        .build(Manager { url: url.clone() })
+        .map_err(|e| anyhow!("cannot connect to the database: {e}"))?;
+    Ok(pool)
+}
+
+/// Applies pending migrations for the connection's backend; returns their names.
+pub fn migrate(conn: &mut DbConnection) -> Result<Vec<String>> {
+    let applied = match conn {
+        DbConnection::Postgresql(pg) => {
+            // Several instances may start at once; the advisory lock makes them migrate in turn.
+            pg.batch_execute("SELECT pg_advisory_lock(7_301_000)").context("taking the migration lock")?;
+            let result = pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect());
+            let _ = pg.batch_execute("SELECT pg_advisory_unlock(7_301_000)");
+            result
+        }
+        DbConnection::Sqlite(sqlite) => {
+            sqlite.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect())
+        }
+    };
+    applied.map_err(|e| anyhow!("applying migrations failed: {e}"))
+}
+
+/// Named database-wide locks, taken inside [`exclusive_transaction`].
+#[derive(Debug, Clone, Copy)]
+pub enum Lock {
+    /// Signing-key generation and rotation.
+    SigningKeys = 7_301_001,
+}
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so it takes the write
+/// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
+/// when another writer committed in between, which busy_timeout does not cure.
+pub fn transaction<T, E>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<DieselError>,
+{
+    match conn {
+        DbConnection::Postgresql(_) => conn.transaction(f),
+        DbConnection::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(value) => match conn.batch_execute("COMMIT") {
+                    Ok(()) => Ok(value),
+                    Err(e) => {
+                        let _ = conn.batch_execute("ROLLBACK");
+                        Err(e.into())
+                    }
+                },
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Like [`transaction`], holding the named lock until it ends, so that work such as key
+/// generation happens once however many instances attempt it at the same moment. SQLite's
+/// `BEGIN IMMEDIATE` already serialises all writers.
+pub fn exclusive_transaction<T, E>(
+    conn: &mut DbConnection,
+    lock: Lock,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<DieselError>,
+{
+    transaction(conn, |conn| {
+        if let DbConnection::Postgresql(pg) = conn {
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({})", lock as i64)).execute(pg)?;
+        }
+        f(conn)
+    })
+}
+
+/// Checks that the database answers.
+pub fn ping(conn: &mut DbConnection) -> Result<(), DieselError> {
+    conn.batch_execute("SELECT 1")
+}
+
+/// True when the error says the database cannot be reached right now (as opposed to a bug
+/// or a constraint), so the client gets 503 and may retry.
+pub fn is_unavailable(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
+        DieselError::DatabaseError(_, info) => {
+            let message = info.message().to_ascii_lowercase();
+            message.contains("database is locked")
+                || message.contains("terminating connection")
+                || message.contains("connection")
+                || message.contains("server closed")
+                || message.contains("shutting down")
+                || message.contains("the database system is")
+        }
+        DieselError::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(error: &DieselError) -> bool {
+    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}

@@ -1,0 +1,112 @@
+// @generated shape: matches `diesel print-schema` of the migrations (BIGINT columns as BigInt
+// on both backends).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        username_lower -> Text,
+        email -> Nullable<Text>,
+        password_hash -> Text,
+        roles -> Text,
+        attributes -> Text,
+        disabled -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    clients (client_id) {
+        client_id -> Text,
+        secret_hash -> Nullable<Text>,
+        is_public -> Bool,
+        grant_types -> Text,
+        scopes -> Text,
+        audience -> Nullable<Text>,
+        access_token_ttl -> Nullable<BigInt>,
+        refresh_token_ttl -> Nullable<BigInt>,
+        refresh_reuse_grace -> Nullable<BigInt>,
+        refresh_cookie -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        amr -> Text,
+        auth_time -> BigInt,
+        user_agent -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        revoke_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (jti_hash) {
+        jti_hash -> Text,
+        session_id -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        spent_at -> Nullable<BigInt>,
+        successor_hash -> Nullable<Text>,
+        successor_sealed -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revoked_access_tokens (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        bits -> Integer,
+        public_n -> Text,
+        public_e -> Text,
+        private_sealed -> Text,
+        created_at -> BigInt,
+        activates_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        event_type -> Text,
+        actor -> Nullable<Text>,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        details -> Text,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    clients,
+    sessions,
+    refresh_tokens,
+    revoked_access_tokens,
+    signing_keys,
+    audit_events,
+);

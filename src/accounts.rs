@@ -15,7 +15,10 @@ pub fn username_violation(username: &str) -> Option<&'static str> {
     let length = username.chars().count();
     if !(3..=64).contains(&length) {
         Some("username must be 3 to 64 characters long")
-    } else if !username.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c)) {
+    } else if !username
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c))
+    {
         Some("username may contain only ASCII letters, digits and . _ - @")
     } else {
         None
@@ -52,7 +55,9 @@ pub fn check_registration(username: &str, password: &str, email: Option<&str>) -
 pub fn check_roles(roles: &[String]) -> Result<()> {
     for role in roles {
         if role.is_empty() || role.len() > 64 || !role.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(Error::InvalidRequest(format!("`{role}` is not a valid role")));
+            return Err(Error::InvalidRequest(format!(
+                "`{role}` is not a valid role"
+            )));
         }
     }
     Ok(())
@@ -60,9 +65,17 @@ pub fn check_roles(roles: &[String]) -> Result<()> {
 
 /// Creates a user with an already computed password hash. A taken username (in any case)
 /// is `username_taken`.
-pub fn create_user(conn: &mut DbConnection, username: &str, password_hash: &str, email: Option<&str>, roles: &[String], now: i64) -> Result<User> {
+pub fn create_user(
+    conn: &mut DbConnection,
+    username: &str,
+    password_hash: &str,
+    email: Option<&str>,
+    roles: &[String],
+    now: i64,
+) -> Result<User> {
     let id = uuid::Uuid::new_v4().to_string();
-    let roles_json = serde_json::to_string(roles).map_err(|e| Error::internal("encoding roles", e))?;
+    let roles_json =
+        serde_json::to_string(roles).map_err(|e| Error::internal("encoding roles", e))?;
     let lower = username.to_lowercase();
     let new = NewUser {
         id: &id,
@@ -101,7 +114,9 @@ pub struct UserView {
 
 /// Unix seconds as RFC 3339.
 pub fn rfc3339(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default()
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
 }
 
 impl From<&User> for UserView {
@@ -133,12 +148,29 @@ pub fn userinfo(user: &User) -> Value {
 }
 
 /// Stores a new password hash and ends every session but `keep`, in one transaction.
-pub fn set_password(conn: &mut DbConnection, user_id: &str, hash: &str, keep_session: Option<&str>, actor: &str, ip: Option<String>, now: i64) -> Result<usize> {
+pub fn set_password(
+    conn: &mut DbConnection,
+    user_id: &str,
+    hash: &str,
+    keep_session: Option<&str>,
+    actor: &str,
+    ip: Option<String>,
+    now: i64,
+) -> Result<usize> {
     store::transaction(conn, |conn| -> Result<usize> {
         users::set_password_hash(conn, user_id, hash, now)?;
         users::reset_failures(conn, user_id)?;
-        let revoked = sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?;
-        audit::record(conn, Event::new(kind::PASSWORD_CHANGED).actor(actor).user(user_id).ip(ip).details(serde_json::json!({ "sessions_revoked": revoked })), now)?;
+        let revoked =
+            sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?;
+        audit::record(
+            conn,
+            Event::new(kind::PASSWORD_CHANGED)
+                .actor(actor)
+                .user(user_id)
+                .ip(ip)
+                .details(serde_json::json!({ "sessions_revoked": revoked })),
+            now,
+        )?;
         Ok(revoked)
     })
 }
@@ -152,22 +184,45 @@ pub struct UserChanges {
 }
 
 /// Applies `changes` in one transaction; disabling revokes every session at once.
-pub fn update_user(conn: &mut DbConnection, user_id: &str, changes: &UserChanges, actor: &str, ip: Option<String>, now: i64) -> Result<User> {
+pub fn update_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    changes: &UserChanges,
+    actor: &str,
+    ip: Option<String>,
+    now: i64,
+) -> Result<User> {
     if let Some(roles) = &changes.roles {
         check_roles(roles)?;
     }
     if let Some(attributes) = &changes.attributes {
-        if serde_json::to_string(attributes).map(|s| s.len()).unwrap_or(usize::MAX) > 16 * 1024 {
-            return Err(Error::InvalidRequest("attributes must be at most 16 KiB of JSON".into()));
+        if serde_json::to_string(attributes)
+            .map(|s| s.len())
+            .unwrap_or(usize::MAX)
+            > 16 * 1024
+        {
+            return Err(Error::InvalidRequest(
+                "attributes must be at most 16 KiB of JSON".into(),
+            ));
         }
     }
     store::transaction(conn, |conn| -> Result<User> {
         users::find(conn, user_id)?.ok_or_else(|| Error::NotFound("no such user".into()))?;
         if let Some(roles) = &changes.roles {
-            users::set_roles(conn, user_id, &serde_json::to_string(roles).map_err(|e| Error::internal("roles", e))?, now)?;
+            users::set_roles(
+                conn,
+                user_id,
+                &serde_json::to_string(roles).map_err(|e| Error::internal("roles", e))?,
+                now,
+            )?;
         }
         if let Some(attributes) = &changes.attributes {
-            users::set_attributes(conn, user_id, &Value::Object(attributes.clone()).to_string(), now)?;
+            users::set_attributes(
+                conn,
+                user_id,
+                &Value::Object(attributes.clone()).to_string(),
+                now,
+            )?;
         }
         if let Some(disabled) = changes.disabled {
             users::set_disabled(conn, user_id, disabled, now)?;
@@ -180,18 +235,39 @@ pub fn update_user(conn: &mut DbConnection, user_id: &str, changes: &UserChanges
             "disabled": changes.disabled,
             "attributes_changed": changes.attributes.is_some(),
         });
-        audit::record(conn, Event::new(kind::USER_UPDATED).actor(actor).user(user_id).ip(ip).details(details), now)?;
+        audit::record(
+            conn,
+            Event::new(kind::USER_UPDATED)
+                .actor(actor)
+                .user(user_id)
+                .ip(ip)
+                .details(details),
+            now,
+        )?;
         users::find(conn, user_id)?.ok_or_else(|| Error::NotFound("no such user".into()))
     })
 }
 
 /// Deletes a user with its sessions and tokens.
-pub fn delete_user(conn: &mut DbConnection, user_id: &str, actor: &str, ip: Option<String>, now: i64) -> Result<()> {
+pub fn delete_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    actor: &str,
+    ip: Option<String>,
+    now: i64,
+) -> Result<()> {
     store::transaction(conn, |conn| -> Result<()> {
         if users::delete(conn, user_id)? == 0 {
             return Err(Error::NotFound("no such user".into()));
         }
-        audit::record(conn, Event::new(kind::USER_DELETED).actor(actor).user(user_id).ip(ip), now)?;
+        audit::record(
+            conn,
+            Event::new(kind::USER_DELETED)
+                .actor(actor)
+                .user(user_id)
+                .ip(ip),
+            now,
+        )?;
         Ok(())
     })
 }

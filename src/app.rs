@@ -15,8 +15,8 @@ use crate::passwords::PasswordHasher;
 use crate::ratelimit::LoginLimiter;
 use crate::store::{self, DbPool};
 use crate::tokens::keyring::KeyRing;
-use crate::tokens::rotation::{self, KeyPolicy};
 use crate::tokens::now_ms;
+use crate::tokens::rotation::{self, KeyPolicy};
 
 /// Everything a request or a CLI command needs, built once.
 pub struct AppState {
@@ -31,14 +31,18 @@ pub struct AppState {
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("settings", &self.settings).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
 /// Loads the master key from the environment or its file (creating the file if missing).
 pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey> {
     match source {
-        MasterKeySource::Inline(text) => MasterKey::from_base64(text).context("invalid TESSERA_MASTER_KEY"),
+        MasterKeySource::Inline(text) => {
+            MasterKey::from_base64(text).context("invalid TESSERA_MASTER_KEY")
+        }
         MasterKeySource::File(path) => MasterKey::load_or_create(path),
     }
 }
@@ -63,14 +67,34 @@ impl AppState {
         };
         // Check the master key against what is stored before anything new is made with it.
         let rows = store::signing_keys::list(&mut conn)?;
-        KeyRing::new(settings.issuer.clone(), master_key.clone(), key_policy.max_token_lifetime_ms, rows, now_ms())?;
+        KeyRing::new(
+            settings.issuer.clone(),
+            master_key.clone(),
+            key_policy.max_token_lifetime_ms,
+            rows,
+            now_ms(),
+        )?;
         rotation::ensure_keys(&mut conn, &key_policy, &master_key, now_ms())?;
         let rows = store::signing_keys::list(&mut conn)?;
-        let keys = KeyRing::new(settings.issuer.clone(), master_key.clone(), key_policy.max_token_lifetime_ms, rows, now_ms())?;
+        let keys = KeyRing::new(
+            settings.issuer.clone(),
+            master_key.clone(),
+            key_policy.max_token_lifetime_ms,
+            rows,
+            now_ms(),
+        )?;
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
-        Ok(AppState { settings, db: pool, master_key, keys, key_policy, hasher, login_limiter })
+        Ok(AppState {
+            settings,
+            db: pool,
+            master_key,
+            keys,
+            key_policy,
+            hasher,
+            login_limiter,
+        })
     }
 
     /// Reloads signing keys from the database (staging or activating as due).
@@ -104,7 +128,10 @@ fn spawn_upkeep(state: Weak<AppState>, poll: Duration) {
                 std::thread::sleep(poll);
                 let Some(state) = state.upgrade() else { break };
                 match state.sync_keys() {
-                    Ok(true) => log::info!("signing keys changed; now signing with {:?}", state.keys.active_kid()),
+                    Ok(true) => log::info!(
+                        "signing keys changed; now signing with {:?}",
+                        state.keys.active_kid()
+                    ),
                     Ok(false) => {}
                     Err(e) => log::warn!("key sync failed: {e:#}"),
                 }
@@ -129,7 +156,8 @@ pub struct Application {
 impl Application {
     /// Opens the state and binds the listener (port 0 picks a free port).
     pub fn build(settings: Settings) -> Result<Self> {
-        let listener = TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {} (TESSERA_LISTEN)", settings.listen))?;
         Self::build_with_listener(settings, listener)
     }
 
@@ -137,9 +165,16 @@ impl Application {
     pub fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self> {
         let port = listener.local_addr()?.port();
         let state = Arc::new(AppState::open(settings)?);
-        spawn_upkeep(Arc::downgrade(&state), Duration::from_secs(state.settings.key_poll_interval as u64));
+        spawn_upkeep(
+            Arc::downgrade(&state),
+            Duration::from_secs(state.settings.key_poll_interval as u64),
+        );
         let server = crate::http::server(state.clone(), listener)?;
-        Ok(Application { port, server, state })
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
     }
 
     /// The port it listens on.

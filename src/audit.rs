@@ -44,7 +44,10 @@ pub struct Event {
 impl Event {
     /// An event of `kind` with nothing else set.
     pub fn new(kind: &'static str) -> Self {
-        Event { kind, ..Default::default() }
+        Event {
+            kind,
+            ..Default::default()
+        }
     }
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = Some(actor.into());
@@ -86,7 +89,10 @@ pub fn record(conn: &mut DbConnection, event: Event, now: i64) -> diesel::QueryR
             user_id: event.user_id,
             client_id: event.client_id,
             ip: event.ip,
-            details: event.details.unwrap_or_else(|| Value::Object(Default::default())).to_string(),
+            details: event
+                .details
+                .unwrap_or_else(|| Value::Object(Default::default()))
+                .to_string(),
         },
     )
 }

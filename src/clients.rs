@@ -42,7 +42,11 @@ impl Client {
         Client {
             client_id: FIRST_PARTY.to_string(),
             public: true,
-            grant_types: vec![grant::PASSWORD.into(), grant::REFRESH_TOKEN.into(), grant::MFA_OTP.into()],
+            grant_types: vec![
+                grant::PASSWORD.into(),
+                grant::REFRESH_TOKEN.into(),
+                grant::MFA_OTP.into(),
+            ],
             scopes: scopes.to_vec(),
             audience: None,
             access_token_ttl: None,
@@ -61,8 +65,10 @@ impl Client {
 
     fn from_row(row: ClientRow) -> Result<Self> {
         Ok(Client {
-            grant_types: serde_json::from_str(&row.grant_types).map_err(|e| Error::internal("client grant types", e))?,
-            scopes: serde_json::from_str(&row.scopes).map_err(|e| Error::internal("client scopes", e))?,
+            grant_types: serde_json::from_str(&row.grant_types)
+                .map_err(|e| Error::internal("client grant types", e))?,
+            scopes: serde_json::from_str(&row.scopes)
+                .map_err(|e| Error::internal("client scopes", e))?,
             client_id: row.client_id,
             public: row.is_public,
             audience: row.audience,
@@ -87,16 +93,25 @@ pub struct ClientCredentials {
 
 impl std::fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials").field("client_id", &self.client_id).field("basic", &self.basic).finish_non_exhaustive()
+        f.debug_struct("ClientCredentials")
+            .field("client_id", &self.client_id)
+            .field("basic", &self.basic)
+            .finish_non_exhaustive()
     }
 }
 
 /// Finds a client by id; `first-party` is the built-in one.
-pub fn find(conn: &mut DbConnection, client_id: &str, first_party_scopes: &[String]) -> Result<Option<Client>> {
+pub fn find(
+    conn: &mut DbConnection,
+    client_id: &str,
+    first_party_scopes: &[String],
+) -> Result<Option<Client>> {
     if client_id == FIRST_PARTY {
         return Ok(Some(Client::first_party(first_party_scopes)));
     }
-    client_store::find(conn, client_id)?.map(Client::from_row).transpose()
+    client_store::find(conn, client_id)?
+        .map(Client::from_row)
+        .transpose()
 }
 
 const BAD_CLIENT: &str = "client authentication failed";
@@ -105,7 +120,11 @@ const BAD_CLIENT: &str = "client authentication failed";
 /// client; a public client names itself with `client_id`; a confidential one must prove its
 /// secret, compared in constant time by SHA-256 hash. Unknown clients cost the same as a
 /// wrong secret.
-pub fn authenticate(conn: &mut DbConnection, credentials: &ClientCredentials, first_party_scopes: &[String]) -> Result<Client> {
+pub fn authenticate(
+    conn: &mut DbConnection,
+    credentials: &ClientCredentials,
+    first_party_scopes: &[String],
+) -> Result<Client> {
     let Some(client_id) = credentials.client_id.as_deref() else {
         return Ok(Client::first_party(first_party_scopes));
     };
@@ -123,7 +142,8 @@ pub fn authenticate(conn: &mut DbConnection, credentials: &ClientCredentials, fi
         }
         (None, Some(secret)) => {
             let presented = crate::crypto::sha256_hex(secret.as_bytes());
-            let _ = crate::crypto::constant_time_eq(presented.as_bytes(), DUMMY_SECRET_HASH.as_bytes());
+            let _ =
+                crate::crypto::constant_time_eq(presented.as_bytes(), DUMMY_SECRET_HASH.as_bytes());
             Err(Error::InvalidClient(BAD_CLIENT.into()))
         }
         _ => Err(Error::InvalidClient(BAD_CLIENT.into())),
@@ -155,13 +175,18 @@ pub struct ClientWithSecret {
 }
 
 fn valid_client_id(client_id: &str) -> bool {
-    (1..=128).contains(&client_id.len()) && client_id.chars().all(|c| c.is_ascii_alphanumeric() || "._-:@".contains(c))
+    (1..=128).contains(&client_id.len())
+        && client_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:@".contains(c))
 }
 
 /// Creates a client. A confidential client gets a secret of 256 random bits, returned once.
 pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<ClientWithSecret> {
     if !valid_client_id(&new.client_id) {
-        return Err(Error::InvalidRequest("client_id must be 1-128 characters of letters, digits and ._-:@".into()));
+        return Err(Error::InvalidRequest(
+            "client_id must be 1-128 characters of letters, digits and ._-:@".into(),
+        ));
     }
     if new.client_id == FIRST_PARTY {
         return Err(Error::Conflict("first-party is the built-in client".into()));
@@ -179,27 +204,41 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
         }
     }
     if new.public && grant_types.iter().any(|g| g == grant::CLIENT_CREDENTIALS) {
-        return Err(Error::InvalidRequest("a public client cannot use client_credentials".into()));
+        return Err(Error::InvalidRequest(
+            "a public client cannot use client_credentials".into(),
+        ));
     }
     let scopes = match new.scopes {
-        Some(scopes) => crate::config::parse_scopes(&scopes.join(" ")).map_err(|e| Error::InvalidRequest(e.to_string()))?,
+        Some(scopes) => crate::config::parse_scopes(&scopes.join(" "))
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?,
         None => Vec::new(),
     };
-    for ttl in [new.access_token_ttl, new.refresh_token_ttl].into_iter().flatten() {
+    for ttl in [new.access_token_ttl, new.refresh_token_ttl]
+        .into_iter()
+        .flatten()
+    {
         if ttl <= 0 {
-            return Err(Error::InvalidRequest("token lifetimes must be positive".into()));
+            return Err(Error::InvalidRequest(
+                "token lifetimes must be positive".into(),
+            ));
         }
     }
     if new.refresh_reuse_grace.is_some_and(|g| g < 0) {
-        return Err(Error::InvalidRequest("refresh_reuse_grace must not be negative".into()));
+        return Err(Error::InvalidRequest(
+            "refresh_reuse_grace must not be negative".into(),
+        ));
     }
     let secret = (!new.public).then(crate::crypto::random_token::<32>);
     let row = ClientRow {
         client_id: new.client_id.clone(),
-        secret_hash: secret.as_deref().map(|s| crate::crypto::sha256_hex(s.as_bytes())),
+        secret_hash: secret
+            .as_deref()
+            .map(|s| crate::crypto::sha256_hex(s.as_bytes())),
         is_public: new.public,
-        grant_types: serde_json::to_string(&grant_types).map_err(|e| Error::internal("encoding grant types", e))?,
-        scopes: serde_json::to_string(&scopes).map_err(|e| Error::internal("encoding scopes", e))?,
+        grant_types: serde_json::to_string(&grant_types)
+            .map_err(|e| Error::internal("encoding grant types", e))?,
+        scopes: serde_json::to_string(&scopes)
+            .map_err(|e| Error::internal("encoding scopes", e))?,
         audience: new.audience.filter(|a| !a.is_empty()),
         access_token_ttl: new.access_token_ttl,
         refresh_token_ttl: new.refresh_token_ttl,
@@ -211,16 +250,25 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
     match client_store::insert(conn, &row) {
         Ok(()) => {}
         Err(e) if crate::store::is_unique_violation(&e) => {
-            return Err(Error::Conflict(format!("client `{}` already exists", new.client_id)))
+            return Err(Error::Conflict(format!(
+                "client `{}` already exists",
+                new.client_id
+            )))
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(ClientWithSecret { client: Client::from_row(row)?, client_secret: secret })
+    Ok(ClientWithSecret {
+        client: Client::from_row(row)?,
+        client_secret: secret,
+    })
 }
 
 /// Lists stored clients by id, after `cursor`.
 pub fn list(conn: &mut DbConnection, cursor: Option<&str>, limit: i64) -> Result<Vec<Client>> {
-    client_store::list(conn, cursor, limit)?.into_iter().map(Client::from_row).collect()
+    client_store::list(conn, cursor, limit)?
+        .into_iter()
+        .map(Client::from_row)
+        .collect()
 }
 
 /// Deletes a client; false when there was none.
@@ -229,13 +277,29 @@ pub fn delete(conn: &mut DbConnection, client_id: &str) -> Result<bool> {
 }
 
 /// Gives a confidential client a new secret, returned once; the old one stops working.
-pub fn rotate_secret(conn: &mut DbConnection, client_id: &str, now: i64) -> Result<ClientWithSecret> {
-    let row = client_store::find(conn, client_id)?.ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))?;
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    client_id: &str,
+    now: i64,
+) -> Result<ClientWithSecret> {
+    let row = client_store::find(conn, client_id)?
+        .ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))?;
     if row.is_public {
-        return Err(Error::InvalidRequest("a public client has no secret".into()));
+        return Err(Error::InvalidRequest(
+            "a public client has no secret".into(),
+        ));
     }
     let secret = crate::crypto::random_token::<32>();
-    client_store::set_secret_hash(conn, client_id, &crate::crypto::sha256_hex(secret.as_bytes()), now)?;
-    let row = client_store::find(conn, client_id)?.ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))?;
-    Ok(ClientWithSecret { client: Client::from_row(row)?, client_secret: Some(secret) })
+    client_store::set_secret_hash(
+        conn,
+        client_id,
+        &crate::crypto::sha256_hex(secret.as_bytes()),
+        now,
+    )?;
+    let row = client_store::find(conn, client_id)?
+        .ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))?;
+    Ok(ClientWithSecret {
+        client: Client::from_row(row)?,
+        client_secret: Some(secret),
+    })
 }

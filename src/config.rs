@@ -15,7 +15,12 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArgs {
     /// Database: `sqlite://PATH` (relative to the working directory) or `postgres://…`.
-    #[arg(long, env = "TESSERA_DATABASE_URL", default_value = "sqlite://data/tessera.db", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TESSERA_DATABASE_URL",
+        default_value = "sqlite://data/tessera.db",
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// Address to listen on.
     #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
@@ -218,11 +223,20 @@ fn named<T>(var: &str, flag: &str, result: Result<T>) -> Result<T> {
 impl ConfigArgs {
     /// Checks every value; the error names the first bad setting.
     pub fn into_settings(self) -> Result<Settings> {
-        let database = named("TESSERA_DATABASE_URL", "database-url", DatabaseUrl::parse(&self.database_url))?;
+        let database = named(
+            "TESSERA_DATABASE_URL",
+            "database-url",
+            DatabaseUrl::parse(&self.database_url),
+        )?;
         let listen: SocketAddr = named(
             "TESSERA_LISTEN",
             "listen",
-            self.listen.parse().map_err(|_| anyhow!("expected HOST:PORT with an IP address, got `{}`", self.listen)),
+            self.listen.parse().map_err(|_| {
+                anyhow!(
+                    "expected HOST:PORT with an IP address, got `{}`",
+                    self.listen
+                )
+            }),
         )?;
         let issuer = match &self.issuer {
             Some(issuer) => named("TESSERA_ISSUER", "issuer", parse_issuer(issuer))?,
@@ -237,17 +251,39 @@ impl ConfigArgs {
             (None, Some(path)) => MasterKeySource::File(path.clone()),
             (None, None) => MasterKeySource::File(PathBuf::from("keys/master.key")),
         };
-        let access_token_ttl = named("TESSERA_ACCESS_TOKEN_TTL", "access-token-ttl", positive(parse_duration(&self.access_token_ttl)))?;
-        let refresh_token_ttl = named("TESSERA_REFRESH_TOKEN_TTL", "refresh-token-ttl", positive(parse_duration(&self.refresh_token_ttl)))?;
-        let idle = named("TESSERA_SESSION_IDLE_TIMEOUT", "session-idle-timeout", parse_duration(&self.session_idle_timeout))?;
-        let refresh_reuse_grace = named("TESSERA_REFRESH_REUSE_GRACE", "refresh-reuse-grace", parse_duration(&self.refresh_reuse_grace))?;
+        let access_token_ttl = named(
+            "TESSERA_ACCESS_TOKEN_TTL",
+            "access-token-ttl",
+            positive(parse_duration(&self.access_token_ttl)),
+        )?;
+        let refresh_token_ttl = named(
+            "TESSERA_REFRESH_TOKEN_TTL",
+            "refresh-token-ttl",
+            positive(parse_duration(&self.refresh_token_ttl)),
+        )?;
+        let idle = named(
+            "TESSERA_SESSION_IDLE_TIMEOUT",
+            "session-idle-timeout",
+            parse_duration(&self.session_idle_timeout),
+        )?;
+        let refresh_reuse_grace = named(
+            "TESSERA_REFRESH_REUSE_GRACE",
+            "refresh-reuse-grace",
+            parse_duration(&self.refresh_reuse_grace),
+        )?;
         let audience = match &self.audience {
-            Some(aud) if aud.trim().is_empty() => bail!("invalid TESSERA_AUDIENCE (--audience): must not be empty"),
+            Some(aud) if aud.trim().is_empty() => {
+                bail!("invalid TESSERA_AUDIENCE (--audience): must not be empty")
+            }
             Some(aud) => aud.trim().to_string(),
             None => issuer.clone(),
         };
         let scopes = named("TESSERA_SCOPES", "scopes", parse_scopes(&self.scopes))?;
-        let key_rotation_interval = named("TESSERA_KEY_ROTATION_INTERVAL", "key-rotation-interval", positive(parse_duration(&self.key_rotation_interval)))?;
+        let key_rotation_interval = named(
+            "TESSERA_KEY_ROTATION_INTERVAL",
+            "key-rotation-interval",
+            positive(parse_duration(&self.key_rotation_interval)),
+        )?;
         let bits: usize = named(
             "TESSERA_KEY_BITS",
             "key-bits",
@@ -258,8 +294,16 @@ impl ConfigArgs {
                 other => Err(anyhow!("expected 2048, 3072 or 4096, got `{other}`")),
             },
         )?;
-        let key_poll_interval = named("TESSERA_KEY_POLL_INTERVAL", "key-poll-interval", positive(parse_duration(&self.key_poll_interval)))?;
-        let jwks_max_age = named("TESSERA_JWKS_MAX_AGE", "jwks-max-age", parse_duration(&self.jwks_max_age))?;
+        let key_poll_interval = named(
+            "TESSERA_KEY_POLL_INTERVAL",
+            "key-poll-interval",
+            positive(parse_duration(&self.key_poll_interval)),
+        )?;
+        let jwks_max_age = named(
+            "TESSERA_JWKS_MAX_AGE",
+            "jwks-max-age",
+            parse_duration(&self.jwks_max_age),
+        )?;
         let registration_open = named(
             "TESSERA_REGISTRATION",
             "registration",
@@ -269,26 +313,82 @@ impl ConfigArgs {
                 other => Err(anyhow!("expected `open` or `closed`, got `{other}`")),
             },
         )?;
-        let cors_origins = named("TESSERA_CORS_ORIGINS", "cors-origins", parse_origins(&self.cors_origins))?;
-        let trusted_proxies = named("TESSERA_TRUSTED_PROXIES", "trusted-proxies", parse_networks(&self.trusted_proxies))?;
-        let lockout_threshold = named("TESSERA_LOCKOUT_THRESHOLD", "lockout-threshold", parse_number::<u32>(&self.lockout_threshold))?;
-        let login_rate_limit = named("TESSERA_LOGIN_RATE_LIMIT", "login-rate-limit", parse_rate(&self.login_rate_limit))?;
-        let cookie_secure = named("TESSERA_COOKIE_SECURE", "cookie-secure", parse_bool(&self.cookie_secure))?;
+        let cors_origins = named(
+            "TESSERA_CORS_ORIGINS",
+            "cors-origins",
+            parse_origins(&self.cors_origins),
+        )?;
+        let trusted_proxies = named(
+            "TESSERA_TRUSTED_PROXIES",
+            "trusted-proxies",
+            parse_networks(&self.trusted_proxies),
+        )?;
+        let lockout_threshold = named(
+            "TESSERA_LOCKOUT_THRESHOLD",
+            "lockout-threshold",
+            parse_number::<u32>(&self.lockout_threshold),
+        )?;
+        let login_rate_limit = named(
+            "TESSERA_LOGIN_RATE_LIMIT",
+            "login-rate-limit",
+            parse_rate(&self.login_rate_limit),
+        )?;
+        let cookie_secure = named(
+            "TESSERA_COOKIE_SECURE",
+            "cookie-secure",
+            parse_bool(&self.cookie_secure),
+        )?;
         let argon2 = Argon2Params {
-            memory_kib: named("TESSERA_ARGON2_MEMORY_KIB", "argon2-memory-kib", parse_number(&self.argon2_memory_kib))?,
-            iterations: named("TESSERA_ARGON2_ITERATIONS", "argon2-iterations", parse_number(&self.argon2_iterations))?,
-            parallelism: named("TESSERA_ARGON2_PARALLELISM", "argon2-parallelism", parse_number(&self.argon2_parallelism))?,
+            memory_kib: named(
+                "TESSERA_ARGON2_MEMORY_KIB",
+                "argon2-memory-kib",
+                parse_number(&self.argon2_memory_kib),
+            )?,
+            iterations: named(
+                "TESSERA_ARGON2_ITERATIONS",
+                "argon2-iterations",
+                parse_number(&self.argon2_iterations),
+            )?,
+            parallelism: named(
+                "TESSERA_ARGON2_PARALLELISM",
+                "argon2-parallelism",
+                parse_number(&self.argon2_parallelism),
+            )?,
         };
-        named("TESSERA_ARGON2_MEMORY_KIB", "argon2-memory-kib", crate::passwords::check_params(argon2))?;
-        let db_pool_size: u32 = named("TESSERA_DB_POOL_SIZE", "db-pool-size", parse_number(&self.db_pool_size))?;
+        named(
+            "TESSERA_ARGON2_MEMORY_KIB",
+            "argon2-memory-kib",
+            crate::passwords::check_params(argon2),
+        )?;
+        let db_pool_size: u32 = named(
+            "TESSERA_DB_POOL_SIZE",
+            "db-pool-size",
+            parse_number(&self.db_pool_size),
+        )?;
         if db_pool_size == 0 {
             bail!("invalid TESSERA_DB_POOL_SIZE (--db-pool-size): must be at least 1");
         }
         let workers = match &self.workers {
-            Some(w) => named("TESSERA_WORKERS", "workers", parse_number::<usize>(w).and_then(|n| if n == 0 { Err(anyhow!("must be at least 1")) } else { Ok(n) }))?,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            Some(w) => named(
+                "TESSERA_WORKERS",
+                "workers",
+                parse_number::<usize>(w).and_then(|n| {
+                    if n == 0 {
+                        Err(anyhow!("must be at least 1"))
+                    } else {
+                        Ok(n)
+                    }
+                }),
+            )?,
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         };
-        let audit_retention = named("TESSERA_AUDIT_RETENTION", "audit-retention", positive(parse_duration(&self.audit_retention)))?;
+        let audit_retention = named(
+            "TESSERA_AUDIT_RETENTION",
+            "audit-retention",
+            positive(parse_duration(&self.audit_retention)),
+        )?;
         Ok(Settings {
             database,
             listen,
@@ -328,7 +428,9 @@ pub fn parse_duration(text: &str) -> Result<i64> {
     if digits.is_empty() {
         bail!("expected a duration such as 900, 15m or 30d, got `{text}`");
     }
-    let value: i64 = digits.parse().map_err(|_| anyhow!("`{text}` is too large"))?;
+    let value: i64 = digits
+        .parse()
+        .map_err(|_| anyhow!("`{text}` is too large"))?;
     let factor = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -350,7 +452,9 @@ fn positive(value: Result<i64>) -> Result<i64> {
 }
 
 fn parse_number<T: std::str::FromStr>(text: &str) -> Result<T> {
-    text.trim().parse().map_err(|_| anyhow!("expected a whole number, got `{text}`"))
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow!("expected a whole number, got `{text}`"))
 }
 
 fn parse_bool(text: &str) -> Result<bool> {
@@ -377,7 +481,10 @@ fn parse_issuer(text: &str) -> Result<String> {
 pub fn parse_scopes(text: &str) -> Result<Vec<String>> {
     let mut scopes: Vec<String> = Vec::new();
     for scope in text.split([' ', ',']).filter(|s| !s.is_empty()) {
-        if !scope.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') {
+        if !scope
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        {
             bail!("`{scope}` is not a valid scope");
         }
         if !scopes.iter().any(|s| s == scope) {
@@ -396,7 +503,9 @@ fn parse_origins(text: &str) -> Result<Vec<String>> {
             if origin == "*" {
                 bail!("`*` cannot be used with credentials; list the origins");
             }
-            if !(origin.starts_with("https://") || origin.starts_with("http://")) || origin.matches('/').count() != 2 {
+            if !(origin.starts_with("https://") || origin.starts_with("http://"))
+                || origin.matches('/').count() != 2
+            {
                 bail!("`{origin}` is not an origin (scheme://host[:port])");
             }
             Ok(origin.to_string())
@@ -422,8 +531,13 @@ pub fn parse_rate(text: &str) -> Result<Option<Rate>> {
     if text == "0" {
         return Ok(None);
     }
-    let (count, unit) = text.split_once('/').ok_or_else(|| anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
-    let count: u32 = count.trim().parse().map_err(|_| anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
+    let (count, unit) = text
+        .split_once('/')
+        .ok_or_else(|| anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
     let per_secs = match unit.trim() {
         "s" | "sec" | "second" => 1,
         "m" | "min" | "minute" => 60,
@@ -450,14 +564,23 @@ mod tests {
 
     #[test]
     fn rates_parse_and_zero_disables() {
-        assert_eq!(parse_rate("30/min").unwrap(), Some(Rate { count: 30, per_secs: 60 }));
+        assert_eq!(
+            parse_rate("30/min").unwrap(),
+            Some(Rate {
+                count: 30,
+                per_secs: 60
+            })
+        );
         assert_eq!(parse_rate("0").unwrap(), None);
         assert!(parse_rate("30").is_err());
     }
 
     #[test]
     fn database_urls_need_a_known_scheme() {
-        assert_eq!(DatabaseUrl::parse("sqlite://data/t.db").unwrap(), DatabaseUrl::Sqlite("data/t.db".into()));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/t.db").unwrap(),
+            DatabaseUrl::Sqlite("data/t.db".into())
+        );
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("data/t.db").is_err());
     }

@@ -49,10 +49,12 @@ impl MasterKey {
     /// Reads the key file, or creates it with mode 0600 when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&text).with_context(|| format!("reading the master key file {}", path.display())),
+            Ok(text) => Self::from_base64(&text)
+                .with_context(|| format!("reading the master key file {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("creating {}", dir.display()))?;
                 }
                 let key = Self::generate();
                 let mut options = std::fs::OpenOptions::new();
@@ -70,7 +72,9 @@ impl MasterKey {
                 log::info!("created a new master key at {}", path.display());
                 Ok(key)
             }
-            Err(e) => Err(e).with_context(|| format!("reading the master key file {}", path.display())),
+            Err(e) => {
+                Err(e).with_context(|| format!("reading the master key file {}", path.display()))
+            }
         }
     }
 
@@ -89,10 +93,15 @@ impl MasterKey {
 /// AES-256-GCM under `key`: base64url of nonce ‖ ciphertext ‖ tag.
 pub fn seal_with(key: &[u8; 32], context: &str, plaintext: &[u8]) -> String {
     let nonce_bytes: [u8; NONCE_LEN] = random_array();
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("AES-256 takes a 32-byte key"));
+    let key =
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("AES-256 takes a 32-byte key"));
     let mut buffer = plaintext.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::from(context.as_bytes()), &mut buffer)
-        .expect("AES-GCM sealing of an in-memory buffer does not fail");
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce_bytes),
+        Aad::from(context.as_bytes()),
+        &mut buffer,
+    )
+    .expect("AES-GCM sealing of an in-memory buffer does not fail");
     let mut out = nonce_bytes.to_vec();
     out.extend_from_slice(&buffer);
     URL_SAFE_NO_PAD.encode(out)
@@ -100,7 +109,9 @@ pub fn seal_with(key: &[u8; 32], context: &str, plaintext: &[u8]) -> String {
 
 /// Opens what [`seal_with`] produced; fails on a wrong key, context or tampered data.
 pub fn open_with(key: &[u8; 32], context: &str, sealed: &str) -> Result<Vec<u8>> {
-    let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| anyhow!("sealed value is not base64url"))?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(sealed)
+        .map_err(|_| anyhow!("sealed value is not base64url"))?;
     if bytes.len() < NONCE_LEN + 16 {
         bail!("sealed value is too short");
     }
@@ -128,7 +139,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Random bytes from the system's CSPRNG.
 pub fn random_array<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    SystemRandom::new().fill(&mut bytes).expect("the system random source is available");
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source is available");
     bytes
 }
 
@@ -153,7 +166,9 @@ mod tests {
         let sealed = key.seal("signing-key:abc", b"secret");
         assert_eq!(key.open("signing-key:abc", &sealed).unwrap(), b"secret");
         assert!(key.open("signing-key:other", &sealed).is_err());
-        assert!(MasterKey::generate().open("signing-key:abc", &sealed).is_err());
+        assert!(MasterKey::generate()
+            .open("signing-key:abc", &sealed)
+            .is_err());
     }
 
     #[test]

@@ -57,9 +57,10 @@ impl Error {
     /// The `error` code of the contract for this failure.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::InvalidRequest(_) | Error::PayloadTooLarge | Error::UnsupportedMediaType(_) | Error::MethodNotAllowed => {
-                "invalid_request"
-            }
+            Error::InvalidRequest(_)
+            | Error::PayloadTooLarge
+            | Error::UnsupportedMediaType(_)
+            | Error::MethodNotAllowed => "invalid_request",
             Error::InvalidClient(_) => "invalid_client",
             Error::InvalidGrant(_) => "invalid_grant",
             Error::UnauthorizedClient(_) => "unauthorized_client",
@@ -81,7 +82,10 @@ impl Error {
 
     /// An `invalid_token` error for a token that was sent but cannot be accepted.
     pub fn invalid_token(message: impl Into<String>) -> Self {
-        Error::InvalidToken { message: message.into(), missing: false }
+        Error::InvalidToken {
+            message: message.into(),
+            missing: false,
+        }
     }
 
     /// Wraps an unexpected failure with what was being done.

@@ -18,7 +18,9 @@ pub struct LoginLimiter {
 
 impl std::fmt::Debug for LoginLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginLimiter").field("enabled", &self.limiter.is_some()).finish()
+        f.debug_struct("LoginLimiter")
+            .field("enabled", &self.limiter.is_some())
+            .finish()
     }
 }
 
@@ -36,7 +38,9 @@ impl LoginLimiter {
 
     /// Takes one request from the address's allowance; `Err(seconds)` says how long to wait.
     pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let Some(limiter) = &self.limiter else { return Ok(()) };
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
         limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
@@ -58,7 +62,10 @@ mod tests {
 
     #[test]
     fn allows_the_burst_then_refuses_with_a_wait() {
-        let limiter = LoginLimiter::new(Some(Rate { count: 3, per_secs: 60 }));
+        let limiter = LoginLimiter::new(Some(Rate {
+            count: 3,
+            per_secs: 60,
+        }));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
             assert!(limiter.check(ip).is_ok());

@@ -16,9 +16,18 @@ use crate::tokens::keyring::{TokenKind, VerifyError};
 
 /// Verifies an access token's signature and claims (any audience: tessera's own endpoints
 /// accept tokens minted for any resource), reloading keys once if its `kid` is unknown.
-pub fn verify_access(conn: Option<&mut DbConnection>, state: &AppState, token: &str) -> Result<AccessClaims, VerifyError> {
-    match state.keys.verify::<AccessClaims>(token, TokenKind::Access, None) {
-        Err(VerifyError::UnknownKid) if conn.is_some() && state.keys.may_reload(std::time::Duration::from_secs(1)) => {
+pub fn verify_access(
+    conn: Option<&mut DbConnection>,
+    state: &AppState,
+    token: &str,
+) -> Result<AccessClaims, VerifyError> {
+    match state
+        .keys
+        .verify::<AccessClaims>(token, TokenKind::Access, None)
+    {
+        Err(VerifyError::UnknownKid)
+            if conn.is_some() && state.keys.may_reload(std::time::Duration::from_secs(1)) =>
+        {
             if let Some(conn) = conn {
                 if let Ok(rows) = store::signing_keys::list(conn) {
                     let _ = state.keys.refresh(rows, crate::tokens::now_ms());
@@ -85,7 +94,14 @@ impl SessionView {
 }
 
 /// A page of a user's live sessions; the cursor is `created_at:id` of the last one.
-pub fn list_for_user(conn: &mut DbConnection, user_id: &str, current_sid: Option<&str>, cursor: Option<&str>, limit: i64, now: i64) -> Result<(Vec<SessionView>, Option<String>)> {
+pub fn list_for_user(
+    conn: &mut DbConnection,
+    user_id: &str,
+    current_sid: Option<&str>,
+    cursor: Option<&str>,
+    limit: i64,
+    now: i64,
+) -> Result<(Vec<SessionView>, Option<String>)> {
     let cursor = cursor
         .map(|c| {
             c.split_once(':')
@@ -96,37 +112,87 @@ pub fn list_for_user(conn: &mut DbConnection, user_id: &str, current_sid: Option
     let rows = session_store::list_live_for_user(conn, user_id, now, cursor, limit + 1)?;
     let more = rows.len() as i64 > limit;
     let rows = &rows[..rows.len().min(limit as usize)];
-    let next = more.then(|| rows.last().map(|s| format!("{}:{}", s.created_at, s.id))).flatten();
-    Ok((rows.iter().map(|s| SessionView::new(s, current_sid)).collect(), next))
+    let next = more
+        .then(|| rows.last().map(|s| format!("{}:{}", s.created_at, s.id)))
+        .flatten();
+    Ok((
+        rows.iter()
+            .map(|s| SessionView::new(s, current_sid))
+            .collect(),
+        next,
+    ))
 }
 
 /// Revokes one session of `user_id` (or of anyone when `user_id` is `None`, for admins).
-pub fn revoke_session(conn: &mut DbConnection, sid: &str, user_id: Option<&str>, actor: &str, ip: Option<String>, now: i64) -> Result<()> {
+pub fn revoke_session(
+    conn: &mut DbConnection,
+    sid: &str,
+    user_id: Option<&str>,
+    actor: &str,
+    ip: Option<String>,
+    now: i64,
+) -> Result<()> {
     store::transaction(conn, |conn| -> Result<()> {
         let session = session_store::find(conn, sid)?
             .filter(|s| user_id.is_none_or(|u| u == s.user_id))
             .ok_or_else(|| Error::NotFound("no such session".into()))?;
         if session_store::revoke(conn, sid, now, "revoked")? > 0 {
-            audit::record(conn, Event::new(kind::SESSION_REVOKED).actor(actor).user(&session.user_id).client(&session.client_id).ip(ip).details(json!({ "sid": sid })), now)?;
+            audit::record(
+                conn,
+                Event::new(kind::SESSION_REVOKED)
+                    .actor(actor)
+                    .user(&session.user_id)
+                    .client(&session.client_id)
+                    .ip(ip)
+                    .details(json!({ "sid": sid })),
+                now,
+            )?;
         }
         Ok(())
     })
 }
 
 /// Revokes every session of a user, except `keep`; returns how many.
-pub fn revoke_all_sessions(conn: &mut DbConnection, user_id: &str, keep: Option<&str>, actor: &str, ip: Option<String>, now: i64) -> Result<usize> {
+pub fn revoke_all_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    keep: Option<&str>,
+    actor: &str,
+    ip: Option<String>,
+    now: i64,
+) -> Result<usize> {
     store::transaction(conn, |conn| -> Result<usize> {
         let count = session_store::revoke_all_for_user(conn, user_id, keep, now, "revoked")?;
-        audit::record(conn, Event::new(kind::SESSION_REVOKED).actor(actor).user(user_id).ip(ip).details(json!({ "all": true, "count": count })), now)?;
+        audit::record(
+            conn,
+            Event::new(kind::SESSION_REVOKED)
+                .actor(actor)
+                .user(user_id)
+                .ip(ip)
+                .details(json!({ "all": true, "count": count })),
+            now,
+        )?;
         Ok(count)
     })
 }
 
 /// RFC 7009: a refresh token revokes its session, an access token is deny-listed until it
 /// expires. Unknown, malformed and already revoked tokens are not an error.
-pub fn revoke_token(conn: &mut DbConnection, state: &AppState, client: &Client, token: &str, hint: Option<&str>, ip: Option<String>, now: i64) -> Result<()> {
+pub fn revoke_token(
+    conn: &mut DbConnection,
+    state: &AppState,
+    client: &Client,
+    token: &str,
+    hint: Option<&str>,
+    ip: Option<String>,
+    now: i64,
+) -> Result<()> {
     let try_refresh_first = hint != Some("access_token");
-    for kind in if try_refresh_first { [TokenKind::Refresh, TokenKind::Access] } else { [TokenKind::Access, TokenKind::Refresh] } {
+    for kind in if try_refresh_first {
+        [TokenKind::Refresh, TokenKind::Access]
+    } else {
+        [TokenKind::Access, TokenKind::Refresh]
+    } {
         match kind {
             TokenKind::Refresh => {
                 if let Ok(claims) = crate::grants::refresh_token::verify(conn, state, token) {
@@ -136,11 +202,26 @@ pub fn revoke_token(conn: &mut DbConnection, state: &AppState, client: &Client, 
             TokenKind::Access => {
                 if let Ok(claims) = verify_access(Some(conn), state, token) {
                     if claims.client_id != client.client_id {
-                        return Err(Error::UnauthorizedClient("the token was not issued to this client".into()));
+                        return Err(Error::UnauthorizedClient(
+                            "the token was not issued to this client".into(),
+                        ));
                     }
                     return store::transaction(conn, |conn| -> Result<()> {
-                        revoked_tokens::insert(conn, &claims.jti, claims.exp + crate::tokens::keyring::LEEWAY_SECS as i64)?;
-                        audit::record(conn, Event::new(kind::TOKEN_REVOKED).actor(format!("client:{}", client.client_id)).user(&claims.sub).client(&client.client_id).ip(ip).details(json!({ "jti": claims.jti })), now)?;
+                        revoked_tokens::insert(
+                            conn,
+                            &claims.jti,
+                            claims.exp + crate::tokens::keyring::LEEWAY_SECS as i64,
+                        )?;
+                        audit::record(
+                            conn,
+                            Event::new(kind::TOKEN_REVOKED)
+                                .actor(format!("client:{}", client.client_id))
+                                .user(&claims.sub)
+                                .client(&client.client_id)
+                                .ip(ip)
+                                .details(json!({ "jti": claims.jti })),
+                            now,
+                        )?;
                         Ok(())
                     });
                 }
@@ -150,20 +231,42 @@ pub fn revoke_token(conn: &mut DbConnection, state: &AppState, client: &Client, 
     Ok(())
 }
 
-fn revoke_refresh(conn: &mut DbConnection, client: &Client, claims: &RefreshClaims, ip: Option<String>, now: i64) -> Result<()> {
+fn revoke_refresh(
+    conn: &mut DbConnection,
+    client: &Client,
+    claims: &RefreshClaims,
+    ip: Option<String>,
+    now: i64,
+) -> Result<()> {
     if claims.client_id != client.client_id {
-        return Err(Error::UnauthorizedClient("the token was not issued to this client".into()));
+        return Err(Error::UnauthorizedClient(
+            "the token was not issued to this client".into(),
+        ));
     }
     store::transaction(conn, |conn| -> Result<()> {
         if session_store::revoke(conn, &claims.sid, now, "revoked by client")? > 0 {
-            audit::record(conn, Event::new(kind::SESSION_REVOKED).actor(format!("client:{}", client.client_id)).user(&claims.sub).client(&client.client_id).ip(ip).details(json!({ "sid": claims.sid })), now)?;
+            audit::record(
+                conn,
+                Event::new(kind::SESSION_REVOKED)
+                    .actor(format!("client:{}", client.client_id))
+                    .user(&claims.sub)
+                    .client(&client.client_id)
+                    .ip(ip)
+                    .details(json!({ "sid": claims.sid })),
+                now,
+            )?;
         }
         Ok(())
     })
 }
 
 /// RFC 7662: the claims of an active token, or `{"active": false}`.
-pub fn introspect(conn: &mut DbConnection, state: &AppState, token: &str, now: i64) -> Result<Value> {
+pub fn introspect(
+    conn: &mut DbConnection,
+    state: &AppState,
+    token: &str,
+    now: i64,
+) -> Result<Value> {
     if let Ok(claims) = verify_access(Some(conn), state, token) {
         return Ok(match check_live(conn, &claims, now) {
             Ok(()) => json!({
@@ -188,7 +291,9 @@ pub fn introspect(conn: &mut DbConnection, state: &AppState, token: &str, now: i
     }
     if let Ok(claims) = crate::grants::refresh_token::verify(conn, state, token) {
         if let Some(user) = crate::grants::refresh_token::is_usable(conn, state, &claims, now)? {
-            let scope = session_store::find(conn, &claims.sid)?.map(|s| s.scope).unwrap_or_default();
+            let scope = session_store::find(conn, &claims.sid)?
+                .map(|s| s.scope)
+                .unwrap_or_default();
             return Ok(json!({
                 "active": true,
                 "token_type": "refresh_token",

@@ -10,13 +10,23 @@ use crate::tokens::claims::AccessClaims;
 use crate::tokens::keyring::TokenKind;
 
 /// Issues an access token to an authenticated confidential client.
-pub fn issue(conn: &mut DbConnection, state: &AppState, credentials: &ClientCredentials, scope: Option<&str>, now: i64) -> Result<IssuedTokens> {
+pub fn issue(
+    conn: &mut DbConnection,
+    state: &AppState,
+    credentials: &ClientCredentials,
+    scope: Option<&str>,
+    now: i64,
+) -> Result<IssuedTokens> {
     if credentials.client_id.is_none() || credentials.secret.is_none() {
-        return Err(Error::InvalidClient("client authentication is required".into()));
+        return Err(Error::InvalidClient(
+            "client authentication is required".into(),
+        ));
     }
     let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
     if client.public || !client.allows_grant(grant::CLIENT_CREDENTIALS) {
-        return Err(Error::UnauthorizedClient("this client may not use the client_credentials grant".into()));
+        return Err(Error::UnauthorizedClient(
+            "this client may not use the client_credentials grant".into(),
+        ));
     }
     let scope = resolve_scope(scope, &client.scopes)?.join(" ");
     let ttl = access_ttl_for(state, &client);
@@ -40,5 +50,11 @@ pub fn issue(conn: &mut DbConnection, state: &AppState, credentials: &ClientCred
         fresh: false,
     };
     let access_token = state.keys.sign(TokenKind::Access, &claims)?;
-    Ok(IssuedTokens { access_token, expires_in: ttl, refresh_token: None, scope, refresh_cookie: false })
+    Ok(IssuedTokens {
+        access_token,
+        expires_in: ttl,
+        refresh_token: None,
+        scope,
+        refresh_cookie: false,
+    })
 }

@@ -30,7 +30,9 @@ pub struct IssuedTokens {
 
 impl std::fmt::Debug for IssuedTokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedTokens").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("IssuedTokens")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,7 +52,9 @@ pub fn resolve_scope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<
             let mut granted: Vec<String> = Vec::new();
             for scope in text.split(' ').filter(|s| !s.is_empty()) {
                 if !allowed.iter().any(|a| a == scope) {
-                    return Err(Error::InvalidScope(format!("scope `{scope}` is not allowed for this client")));
+                    return Err(Error::InvalidScope(format!(
+                        "scope `{scope}` is not allowed for this client"
+                    )));
                 }
                 if !granted.iter().any(|g| g == scope) {
                     granted.push(scope.to_string());
@@ -73,16 +77,29 @@ pub fn user_attributes(user: &User) -> Map<String, Value> {
 
 /// The `aud` of access tokens issued to `client`.
 pub fn audience_for(state: &AppState, client: &Client) -> String {
-    client.audience.clone().unwrap_or_else(|| state.settings.audience.clone())
+    client
+        .audience
+        .clone()
+        .unwrap_or_else(|| state.settings.audience.clone())
 }
 
 /// Access-token lifetime for `client`.
 pub fn access_ttl_for(state: &AppState, client: &Client) -> i64 {
-    client.access_token_ttl.unwrap_or(state.settings.access_token_ttl)
+    client
+        .access_token_ttl
+        .unwrap_or(state.settings.access_token_ttl)
 }
 
 /// Signs an access token for a user's session.
-pub fn sign_user_access_token(state: &AppState, user: &User, client: &Client, session: &Session, scope: &str, fresh: bool, now: i64) -> Result<(String, i64)> {
+pub fn sign_user_access_token(
+    state: &AppState,
+    user: &User,
+    client: &Client,
+    session: &Session,
+    scope: &str,
+    fresh: bool,
+    now: i64,
+) -> Result<(String, i64)> {
     let ttl = access_ttl_for(state, client);
     let attributes = user_attributes(user);
     let claims = AccessClaims {
@@ -117,7 +134,11 @@ pub struct NewRefreshToken {
 
 /// Signs a refresh token for `session` (valid until the session's absolute end) and builds
 /// its row, keyed by the SHA-256 of its `jti`.
-pub fn sign_refresh_token(state: &AppState, session: &Session, now: i64) -> Result<NewRefreshToken> {
+pub fn sign_refresh_token(
+    state: &AppState,
+    session: &Session,
+    now: i64,
+) -> Result<NewRefreshToken> {
     let jti = crate::crypto::random_token::<32>();
     let claims = RefreshClaims {
         iss: state.settings.issuer.clone(),
@@ -155,7 +176,9 @@ pub fn start_session(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
-    let ttl = client.refresh_token_ttl.unwrap_or(state.settings.refresh_token_ttl);
+    let ttl = client
+        .refresh_token_ttl
+        .unwrap_or(state.settings.refresh_token_ttl);
     let session = Session {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user.id.clone(),
@@ -163,7 +186,10 @@ pub fn start_session(
         scope: scope.join(" "),
         amr: serde_json::to_string(amr).map_err(|e| Error::internal("encoding amr", e))?,
         auth_time: now,
-        user_agent: context.user_agent.clone().map(|ua| ua.chars().take(512).collect()),
+        user_agent: context
+            .user_agent
+            .clone()
+            .map(|ua| ua.chars().take(512).collect()),
         ip: context.ip.clone(),
         created_at: now,
         last_used_at: now,
@@ -172,7 +198,8 @@ pub fn start_session(
         revoke_reason: None,
     };
     sessions::insert(conn, &session)?;
-    let (access_token, expires_in) = sign_user_access_token(state, user, client, &session, &session.scope, true, now)?;
+    let (access_token, expires_in) =
+        sign_user_access_token(state, user, client, &session, &session.scope, true, now)?;
     let refresh = client
         .allows_grant(crate::clients::grant::REFRESH_TOKEN)
         .then(|| sign_refresh_token(state, &session, now))
@@ -205,11 +232,17 @@ mod tests {
 
     #[test]
     fn requested_scopes_are_narrowed_and_deduplicated() {
-        assert_eq!(resolve_scope(Some("email email"), &allowed()).unwrap(), vec!["email".to_string()]);
+        assert_eq!(
+            resolve_scope(Some("email email"), &allowed()).unwrap(),
+            vec!["email".to_string()]
+        );
     }
 
     #[test]
     fn unknown_scopes_are_refused_not_dropped() {
-        assert!(matches!(resolve_scope(Some("email admin"), &allowed()), Err(Error::InvalidScope(_))));
+        assert!(matches!(
+            resolve_scope(Some("email admin"), &allowed()),
+            Err(Error::InvalidScope(_))
+        ));
     }
 }

@@ -32,17 +32,36 @@ pub struct Verdict {
 
 /// Step one: authenticates the client, settles the scope, finds the user, and refuses a
 /// locked account before any hashing.
-pub fn prepare(conn: &mut DbConnection, state: &AppState, credentials: &ClientCredentials, username: &str, scope: Option<&str>, now: i64) -> Result<Attempt> {
+pub fn prepare(
+    conn: &mut DbConnection,
+    state: &AppState,
+    credentials: &ClientCredentials,
+    username: &str,
+    scope: Option<&str>,
+    now: i64,
+) -> Result<Attempt> {
     let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
     if !client.allows_grant(grant::PASSWORD) {
-        return Err(Error::UnauthorizedClient("this client may not use the password grant".into()));
+        return Err(Error::UnauthorizedClient(
+            "this client may not use the password grant".into(),
+        ));
     }
     let scope = resolve_scope(scope, &client.scopes)?;
     let user = users::find_by_username(conn, username)?;
-    if let Some(until) = user.as_ref().and_then(|u| u.locked_until).filter(|until| *until > now) {
-        return Err(Error::RateLimited { retry_after: (until - now) as u64 });
+    if let Some(until) = user
+        .as_ref()
+        .and_then(|u| u.locked_until)
+        .filter(|until| *until > now)
+    {
+        return Err(Error::RateLimited {
+            retry_after: (until - now) as u64,
+        });
     }
-    Ok(Attempt { client, scope, user })
+    Ok(Attempt {
+        client,
+        scope,
+        user,
+    })
 }
 
 /// Step two (blocking, on the hasher's pool): verifies the password, or burns the same time
@@ -51,12 +70,20 @@ pub fn check(hasher: &PasswordHasher, user: Option<&User>, password: &str) -> Ve
     match user {
         None => {
             hasher.verify_dummy(password);
-            Verdict { password_ok: false, rehashed: None }
+            Verdict {
+                password_ok: false,
+                rehashed: None,
+            }
         }
         Some(user) => {
             let password_ok = hasher.verify(password, &user.password_hash);
-            let rehashed = (password_ok && hasher.needs_rehash(&user.password_hash)).then(|| hasher.hash(password).ok()).flatten();
-            Verdict { password_ok, rehashed }
+            let rehashed = (password_ok && hasher.needs_rehash(&user.password_hash))
+                .then(|| hasher.hash(password).ok())
+                .flatten();
+            Verdict {
+                password_ok,
+                rehashed,
+            }
         }
     }
 }
@@ -72,11 +99,26 @@ pub fn lock_duration(failures: u32, threshold: u32) -> Option<i64> {
 }
 
 /// Counts a failed credential check against the user, locking the account when due.
-pub fn record_failure(conn: &mut DbConnection, state: &AppState, user: &User, client_id: &str, context: &RequestContext, now: i64) -> Result<()> {
+pub fn record_failure(
+    conn: &mut DbConnection,
+    state: &AppState,
+    user: &User,
+    client_id: &str,
+    context: &RequestContext,
+    now: i64,
+) -> Result<()> {
     store::transaction(conn, |conn| -> Result<()> {
         let failures = users::count_failure(conn, &user.id, now)?;
-        audit::record(conn, Event::new(kind::LOGIN_FAILED).user(&user.id).client(client_id).ip(context.ip.clone()), now)?;
-        if let Some(lock) = lock_duration(failures.max(0) as u32, state.settings.lockout_threshold) {
+        audit::record(
+            conn,
+            Event::new(kind::LOGIN_FAILED)
+                .user(&user.id)
+                .client(client_id)
+                .ip(context.ip.clone()),
+            now,
+        )?;
+        if let Some(lock) = lock_duration(failures.max(0) as u32, state.settings.lockout_threshold)
+        {
             users::set_locked_until(conn, &user.id, Some(now + lock))?;
             audit::record(
                 conn,
@@ -86,7 +128,10 @@ pub fn record_failure(conn: &mut DbConnection, state: &AppState, user: &User, cl
                     .details(serde_json::json!({ "failures": failures, "locked_seconds": lock })),
                 now,
             )?;
-            log::info!("account {} locked for {lock}s after {failures} failed logins", user.id);
+            log::info!(
+                "account {} locked for {lock}s after {failures} failed logins",
+                user.id
+            );
         }
         Ok(())
     })
@@ -94,10 +139,24 @@ pub fn record_failure(conn: &mut DbConnection, state: &AppState, user: &User, cl
 
 /// Step three: records a failure, or starts the session and issues tokens, in one
 /// transaction.
-pub fn complete(conn: &mut DbConnection, state: &AppState, attempt: Attempt, verdict: Verdict, context: &RequestContext, now: i64) -> Result<IssuedTokens> {
+pub fn complete(
+    conn: &mut DbConnection,
+    state: &AppState,
+    attempt: Attempt,
+    verdict: Verdict,
+    context: &RequestContext,
+    now: i64,
+) -> Result<IssuedTokens> {
     let Some(user) = attempt.user else {
         store::transaction(conn, |conn| -> Result<()> {
-            audit::record(conn, Event::new(kind::LOGIN_FAILED).client(&attempt.client.client_id).ip(context.ip.clone()).details(serde_json::json!({"reason": "unknown user"})), now)?;
+            audit::record(
+                conn,
+                Event::new(kind::LOGIN_FAILED)
+                    .client(&attempt.client.client_id)
+                    .ip(context.ip.clone())
+                    .details(serde_json::json!({"reason": "unknown user"})),
+                now,
+            )?;
             Ok(())
         })?;
         return Err(Error::InvalidGrant(BAD_CREDENTIALS.into()));
@@ -114,8 +173,25 @@ pub fn complete(conn: &mut DbConnection, state: &AppState, attempt: Attempt, ver
         if let Some(hash) = &verdict.rehashed {
             users::set_password_hash(conn, &user.id, hash, now)?;
         }
-        let issued = start_session(conn, state, &user, &attempt.client, &attempt.scope, &["pwd"], context, now)?;
-        audit::record(conn, Event::new(kind::LOGIN).actor(&user.id).user(&user.id).client(&attempt.client.client_id).ip(context.ip.clone()), now)?;
+        let issued = start_session(
+            conn,
+            state,
+            &user,
+            &attempt.client,
+            &attempt.scope,
+            &["pwd"],
+            context,
+            now,
+        )?;
+        audit::record(
+            conn,
+            Event::new(kind::LOGIN)
+                .actor(&user.id)
+                .user(&user.id)
+                .client(&attempt.client.client_id)
+                .ip(context.ip.clone()),
+            now,
+        )?;
         Ok(issued)
     })
 }

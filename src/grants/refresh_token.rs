@@ -7,7 +7,9 @@ use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::clients::{self, grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
-use crate::grants::{resolve_scope, sign_refresh_token, sign_user_access_token, IssuedTokens, RequestContext};
+use crate::grants::{
+    resolve_scope, sign_refresh_token, sign_user_access_token, IssuedTokens, RequestContext,
+};
 use crate::store::refresh_tokens::{self, RefreshToken};
 use crate::store::sessions::{self, Session};
 use crate::store::users::{self, User};
@@ -19,10 +21,19 @@ const INVALID: &str = "refresh token is invalid, expired or revoked";
 
 /// Verifies a refresh token's signature and claims, reloading keys once (rate-limited) if
 /// its `kid` is unknown.
-pub fn verify(conn: &mut DbConnection, state: &AppState, token: &str) -> Result<RefreshClaims, VerifyError> {
+pub fn verify(
+    conn: &mut DbConnection,
+    state: &AppState,
+    token: &str,
+) -> Result<RefreshClaims, VerifyError> {
     let issuer = state.settings.issuer.as_str();
-    match state.keys.verify::<RefreshClaims>(token, TokenKind::Refresh, Some(issuer)) {
-        Err(VerifyError::UnknownKid) if state.keys.may_reload(std::time::Duration::from_secs(1)) => {
+    match state
+        .keys
+        .verify::<RefreshClaims>(token, TokenKind::Refresh, Some(issuer))
+    {
+        Err(VerifyError::UnknownKid)
+            if state.keys.may_reload(std::time::Duration::from_secs(1)) =>
+        {
             if let Ok(rows) = store::signing_keys::list(conn) {
                 let _ = state.keys.refresh(rows, crate::tokens::now_ms());
             }
@@ -56,20 +67,28 @@ pub fn exchange(
 ) -> Result<IssuedTokens> {
     let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
     if !client.allows_grant(grant::REFRESH_TOKEN) {
-        return Err(Error::UnauthorizedClient("this client may not use the refresh_token grant".into()));
+        return Err(Error::UnauthorizedClient(
+            "this client may not use the refresh_token grant".into(),
+        ));
     }
     let claims = verify(conn, state, token).map_err(|e| match e {
         VerifyError::Expired => Error::InvalidGrant("refresh token expired".into()),
         _ => Error::InvalidGrant(INVALID.into()),
     })?;
     if claims.client_id != client.client_id {
-        return Err(Error::InvalidGrant("refresh token was issued to another client".into()));
+        return Err(Error::InvalidGrant(
+            "refresh token was issued to another client".into(),
+        ));
     }
     let jti_hash = crate::crypto::sha256_hex(claims.jti.as_bytes());
     // A concurrent refresh of the same token may win the conditional update; the retry then
     // sees the token spent and takes the grace or reuse path.
     for _ in 0..2 {
-        let outcome = store::transaction(conn, |conn| attempt(conn, state, &client, &claims, &jti_hash, scope, context, now))?;
+        let outcome = store::transaction(conn, |conn| {
+            attempt(
+                conn, state, &client, &claims, &jti_hash, scope, context, now,
+            )
+        })?;
         match outcome {
             Outcome::Issued(issued) => return Ok(issued),
             Outcome::Reused => return Err(Error::InvalidGrant(INVALID.into())),
@@ -94,39 +113,75 @@ fn attempt(
         return Err(Error::InvalidGrant(INVALID.into()));
     };
     let session = live_session(conn, state, &row.session_id, now)?;
-    let user = users::find(conn, &session.user_id)?.ok_or_else(|| Error::InvalidGrant(INVALID.into()))?;
+    let user =
+        users::find(conn, &session.user_id)?.ok_or_else(|| Error::InvalidGrant(INVALID.into()))?;
     if user.disabled {
         return Err(Error::InvalidGrant("account disabled".into()));
     }
-    let allowed: Vec<String> = session.scope.split(' ').filter(|s| !s.is_empty()).map(String::from).collect();
+    let allowed: Vec<String> = session
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     let scope = resolve_scope(scope, &allowed)?.join(" ");
-    let grace = client.refresh_reuse_grace.unwrap_or(state.settings.refresh_reuse_grace);
+    let grace = client
+        .refresh_reuse_grace
+        .unwrap_or(state.settings.refresh_reuse_grace);
 
     if let Some(spent_at) = row.spent_at {
         if grace > 0 && now - spent_at <= grace {
             if let Some(successor) = replay_successor(conn, &row, &claims.jti, now)? {
-                let (access_token, expires_in) = sign_user_access_token(state, &user, client, &session, &scope, false, now)?;
-                return Ok(Outcome::Issued(IssuedTokens { access_token, expires_in, refresh_token: Some(successor), scope, refresh_cookie: client.refresh_cookie }));
+                let (access_token, expires_in) =
+                    sign_user_access_token(state, &user, client, &session, &scope, false, now)?;
+                return Ok(Outcome::Issued(IssuedTokens {
+                    access_token,
+                    expires_in,
+                    refresh_token: Some(successor),
+                    scope,
+                    refresh_cookie: client.refresh_cookie,
+                }));
             }
         }
         sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
         audit::record(
             conn,
-            Event::new(kind::REFRESH_REUSE).user(&user.id).client(&client.client_id).ip(context.ip.clone()).details(serde_json::json!({ "sid": session.id })),
+            Event::new(kind::REFRESH_REUSE)
+                .user(&user.id)
+                .client(&client.client_id)
+                .ip(context.ip.clone())
+                .details(serde_json::json!({ "sid": session.id })),
             now,
         )?;
-        log::warn!("refresh token reuse detected in session {}; session revoked", session.id);
+        log::warn!(
+            "refresh token reuse detected in session {}; session revoked",
+            session.id
+        );
         return Ok(Outcome::Reused);
     }
 
     let successor = sign_refresh_token(state, &session, now)?;
-    let sealed = (grace > 0).then(|| crate::crypto::seal_with(&successor_key(&claims.jti), "refresh successor", successor.token.as_bytes()));
-    if refresh_tokens::spend(conn, jti_hash, now, &successor.row.jti_hash, sealed.as_deref())? == 0 {
+    let sealed = (grace > 0).then(|| {
+        crate::crypto::seal_with(
+            &successor_key(&claims.jti),
+            "refresh successor",
+            successor.token.as_bytes(),
+        )
+    });
+    if refresh_tokens::spend(
+        conn,
+        jti_hash,
+        now,
+        &successor.row.jti_hash,
+        sealed.as_deref(),
+    )? == 0
+    {
         return Ok(Outcome::Raced);
     }
     refresh_tokens::insert(conn, &successor.row)?;
     sessions::touch(conn, &session.id, now)?;
-    let (access_token, expires_in) = sign_user_access_token(state, &user, client, &session, &scope, false, now)?;
+    let (access_token, expires_in) =
+        sign_user_access_token(state, &user, client, &session, &scope, false, now)?;
     Ok(Outcome::Issued(IssuedTokens {
         access_token,
         expires_in,
@@ -137,8 +192,14 @@ fn attempt(
 }
 
 /// The session if it is neither revoked, past its absolute end, nor idle too long.
-fn live_session(conn: &mut DbConnection, state: &AppState, session_id: &str, now: i64) -> Result<Session> {
-    let session = sessions::find(conn, session_id)?.ok_or_else(|| Error::InvalidGrant(INVALID.into()))?;
+fn live_session(
+    conn: &mut DbConnection,
+    state: &AppState,
+    session_id: &str,
+    now: i64,
+) -> Result<Session> {
+    let session =
+        sessions::find(conn, session_id)?.ok_or_else(|| Error::InvalidGrant(INVALID.into()))?;
     if session.revoked_at.is_some() {
         return Err(Error::InvalidGrant("session revoked".into()));
     }
@@ -155,22 +216,40 @@ fn live_session(conn: &mut DbConnection, state: &AppState, session_id: &str, now
 
 /// Within the grace period: the successor of a just-spent token, if it is itself still
 /// unspent.
-fn replay_successor(conn: &mut DbConnection, row: &RefreshToken, jti: &str, now: i64) -> Result<Option<String>> {
+fn replay_successor(
+    conn: &mut DbConnection,
+    row: &RefreshToken,
+    jti: &str,
+    now: i64,
+) -> Result<Option<String>> {
     let (Some(successor_hash), Some(sealed)) = (&row.successor_hash, &row.successor_sealed) else {
         return Ok(None);
     };
-    let Some(successor) = refresh_tokens::find(conn, successor_hash)? else { return Ok(None) };
+    let Some(successor) = refresh_tokens::find(conn, successor_hash)? else {
+        return Ok(None);
+    };
     if successor.spent_at.is_some() || successor.expires_at <= now {
         return Ok(None);
     }
-    let token = crate::crypto::open_with(&successor_key(jti), "refresh successor", sealed).map_err(|e| Error::internal("opening the successor token", e))?;
-    String::from_utf8(token).map(Some).map_err(|e| Error::internal("successor token", e))
+    let token = crate::crypto::open_with(&successor_key(jti), "refresh successor", sealed)
+        .map_err(|e| Error::internal("opening the successor token", e))?;
+    String::from_utf8(token)
+        .map(Some)
+        .map_err(|e| Error::internal("successor token", e))
 }
 
 /// The user behind a refresh token, for introspection: the token is active while it can
 /// still be used.
-pub fn is_usable(conn: &mut DbConnection, state: &AppState, claims: &RefreshClaims, now: i64) -> Result<Option<User>> {
-    let Some(row) = refresh_tokens::find(conn, &crate::crypto::sha256_hex(claims.jti.as_bytes()))? else { return Ok(None) };
+pub fn is_usable(
+    conn: &mut DbConnection,
+    state: &AppState,
+    claims: &RefreshClaims,
+    now: i64,
+) -> Result<Option<User>> {
+    let Some(row) = refresh_tokens::find(conn, &crate::crypto::sha256_hex(claims.jti.as_bytes()))?
+    else {
+        return Ok(None);
+    };
     if row.spent_at.is_some() || row.expires_at <= now {
         return Ok(None);
     }

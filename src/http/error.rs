@@ -18,7 +18,9 @@ impl ResponseError for Error {
             | Error::InvalidScope(_)
             | Error::WeakPassword(_) => StatusCode::BAD_REQUEST,
             Error::InvalidClient(_) | Error::InvalidToken { .. } => StatusCode::UNAUTHORIZED,
-            Error::InsufficientScope(_) | Error::Forbidden(_) | Error::MfaRequired { .. } => StatusCode::FORBIDDEN,
+            Error::InsufficientScope(_) | Error::Forbidden(_) | Error::MfaRequired { .. } => {
+                StatusCode::FORBIDDEN
+            }
             Error::UsernameTaken | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
@@ -35,19 +37,33 @@ impl ResponseError for Error {
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self {
             Error::InvalidClient(_) => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="tessera""#)));
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Basic realm="tessera""#),
+                ));
             }
             Error::InvalidToken { missing: true, .. } => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="tessera""#)));
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="tessera""#),
+                ));
             }
             Error::InvalidToken { message, .. } => {
-                let value = format!(r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#, message.replace('"', "'"));
+                let value = format!(
+                    r#"Bearer realm="tessera", error="invalid_token", error_description="{}""#,
+                    message.replace('"', "'")
+                );
                 if let Ok(value) = HeaderValue::from_str(&value) {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
                 }
             }
             Error::InsufficientScope(_) => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="tessera", error="insufficient_scope""#)));
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"Bearer realm="tessera", error="insufficient_scope""#,
+                    ),
+                ));
             }
             Error::RateLimited { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, (*retry_after).max(1).to_string()));

@@ -28,12 +28,22 @@ enum Accept {
     Both,
 }
 
-fn read_body<T: DeserializeOwned>(req: &HttpRequest, payload: &mut Payload, accept: Accept) -> Pin<Box<dyn Future<Output = Result<T, Error>>>> {
+fn read_body<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    accept: Accept,
+) -> Pin<Box<dyn Future<Output = Result<T, Error>>>> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let declared_length = req
         .headers()
@@ -55,23 +65,29 @@ fn read_body<T: DeserializeOwned>(req: &HttpRequest, payload: &mut Payload, acce
             Accept::Both => is_json || is_form,
         };
         if !accepted {
-            return Err(Error::UnsupportedMediaType(format!("the body must be {wanted}")));
+            return Err(Error::UnsupportedMediaType(format!(
+                "the body must be {wanted}"
+            )));
         }
         if declared_length.is_some_and(|n| n > MAX_BODY) {
             return Err(Error::PayloadTooLarge);
         }
         let mut body = Vec::new();
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|_| Error::InvalidRequest("the request body could not be read".into()))?;
+            let chunk = chunk
+                .map_err(|_| Error::InvalidRequest("the request body could not be read".into()))?;
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(Error::PayloadTooLarge);
             }
             body.extend_from_slice(&chunk);
         }
         if is_json {
-            serde_json::from_slice(&body).map_err(|e| Error::InvalidRequest(format!("malformed JSON body: {}", describe_json_error(&e))))
+            serde_json::from_slice(&body).map_err(|e| {
+                Error::InvalidRequest(format!("malformed JSON body: {}", describe_json_error(&e)))
+            })
         } else {
-            serde_urlencoded::from_bytes(&body).map_err(|e| Error::InvalidRequest(format!("malformed form body: {e}")))
+            serde_urlencoded::from_bytes(&body)
+                .map_err(|e| Error::InvalidRequest(format!("malformed form body: {e}")))
         }
     })
 }
@@ -80,7 +96,11 @@ fn read_body<T: DeserializeOwned>(req: &HttpRequest, payload: &mut Payload, acce
 fn describe_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
     if text.starts_with("invalid type") || text.starts_with("invalid value") {
-        format!("a field has the wrong type (line {} column {})", error.line(), error.column())
+        format!(
+            "a field has the wrong type (line {} column {})",
+            error.line(),
+            error.column()
+        )
     } else {
         text
     }
@@ -135,42 +155,74 @@ pub fn client_ip(req: &HttpRequest, settings: &Settings) -> Option<IpAddr> {
         .flat_map(|v| v.split(','))
         .filter_map(|item| item.trim().parse::<IpAddr>().ok())
         .collect();
-    Some(forwarded.into_iter().rev().find(|ip| !trusted(ip)).unwrap_or(peer))
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .unwrap_or(peer),
+    )
 }
 
 /// The `User-Agent` header, if readable.
 pub fn user_agent(req: &HttpRequest) -> Option<String> {
-    req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_string)
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn percent_decode(text: &str) -> Result<String, Error> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={}", text.replace('&', "%26").replace('=', "%3D")))
-        .ok()
-        .and_then(|mut pairs| pairs.pop().map(|(_, v)| v))
-        .ok_or_else(|| Error::InvalidClient("malformed client credentials".into()))
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!(
+        "v={}",
+        text.replace('&', "%26").replace('=', "%3D")
+    ))
+    .ok()
+    .and_then(|mut pairs| pairs.pop().map(|(_, v)| v))
+    .ok_or_else(|| Error::InvalidClient("malformed client credentials".into()))
 }
 
 /// Client credentials from `Authorization: Basic` (form-urlencoded id and secret, RFC 6749
 /// §2.3.1) or from the body's `client_id`/`client_secret`. Using both is refused.
-pub fn client_credentials(req: &HttpRequest, form_client_id: Option<&str>, form_secret: Option<&str>) -> Result<ClientCredentials, Error> {
+pub fn client_credentials(
+    req: &HttpRequest,
+    form_client_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<ClientCredentials, Error> {
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
     match basic {
         Some(encoded) => {
             if form_secret.is_some() {
-                return Err(Error::InvalidRequest("use one client authentication method, not two".into()));
+                return Err(Error::InvalidRequest(
+                    "use one client authentication method, not two".into(),
+                ));
             }
-            let decoded = STANDARD.decode(encoded.trim()).map_err(|_| Error::InvalidClient("malformed client credentials".into()))?;
-            let decoded = String::from_utf8(decoded).map_err(|_| Error::InvalidClient("malformed client credentials".into()))?;
-            let (id, secret) = decoded.split_once(':').ok_or_else(|| Error::InvalidClient("malformed client credentials".into()))?;
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .map_err(|_| Error::InvalidClient("malformed client credentials".into()))?;
+            let decoded = String::from_utf8(decoded)
+                .map_err(|_| Error::InvalidClient("malformed client credentials".into()))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| Error::InvalidClient("malformed client credentials".into()))?;
             let id = percent_decode(id)?;
             if form_client_id.is_some_and(|form_id| form_id != id) {
-                return Err(Error::InvalidRequest("client_id does not match the Authorization header".into()));
+                return Err(Error::InvalidRequest(
+                    "client_id does not match the Authorization header".into(),
+                ));
             }
-            Ok(ClientCredentials { client_id: Some(id), secret: Some(percent_decode(secret)?), basic: true })
+            Ok(ClientCredentials {
+                client_id: Some(id),
+                secret: Some(percent_decode(secret)?),
+                basic: true,
+            })
         }
         None => Ok(ClientCredentials {
             client_id: form_client_id.filter(|s| !s.is_empty()).map(str::to_string),
@@ -182,9 +234,17 @@ pub fn client_credentials(req: &HttpRequest, form_client_id: Option<&str>, form_
 
 /// The bearer token of the request, or the contract's "missing bearer token" error.
 pub fn bearer_token(req: &HttpRequest) -> Result<String, Error> {
-    let missing = || Error::InvalidToken { message: "missing bearer token".into(), missing: true };
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(missing)?;
-    let value = value.to_str().map_err(|_| Error::invalid_token("malformed Authorization header"))?;
+    let missing = || Error::InvalidToken {
+        message: "missing bearer token".into(),
+        missing: true,
+    };
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(missing)?;
+    let value = value
+        .to_str()
+        .map_err(|_| Error::invalid_token("malformed Authorization header"))?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(missing());

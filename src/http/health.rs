@@ -14,7 +14,11 @@ pub async fn healthz() -> HttpResponse {
 
 /// `GET /readyz`: 503 `temporarily_unavailable` while the database cannot be reached.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
-    blocking(&state, |conn, _| crate::store::ping(conn).map_err(Error::from)).await.map_err(|e| match e {
+    blocking(&state, |conn, _| {
+        crate::store::ping(conn).map_err(Error::from)
+    })
+    .await
+    .map_err(|e| match e {
         Error::Internal(_) => Error::Unavailable,
         other => other,
     })?;

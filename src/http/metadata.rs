@@ -40,7 +40,11 @@ pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|tag| tag.trim().trim_start_matches("W/") == set.etag.as_str() || tag.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',').any(|tag| {
+                tag.trim().trim_start_matches("W/") == set.etag.as_str() || tag.trim() == "*"
+            })
+        });
     if matches {
         return HttpResponse::NotModified()
             .insert_header((header::ETAG, set.etag.as_str()))

@@ -40,15 +40,26 @@ where
 
 /// Verifies the request's bearer access token and checks that it is neither deny-listed nor
 /// from a revoked session.
-pub async fn authenticate(req: &HttpRequest, state: &web::Data<AppState>) -> Result<AccessClaims, Error> {
+pub async fn authenticate(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<AccessClaims, Error> {
     let token = extract::bearer_token(req)?;
     let claims = match verify_access(None, state, &token) {
         Ok(claims) => claims,
-        Err(VerifyError::UnknownKid) => blocking(state, move |conn, state| verify_access(Some(conn), state, &token).map_err(token_error)).await?,
+        Err(VerifyError::UnknownKid) => {
+            blocking(state, move |conn, state| {
+                verify_access(Some(conn), state, &token).map_err(token_error)
+            })
+            .await?
+        }
         Err(e) => return Err(token_error(e)),
     };
     let checked = claims.clone();
-    blocking(state, move |conn, _| check_live(conn, &checked, crate::now())).await?;
+    blocking(state, move |conn, _| {
+        check_live(conn, &checked, crate::now())
+    })
+    .await?;
     Ok(claims)
 }
 
@@ -78,20 +89,31 @@ fn resource(path: &str) -> actix_web::Resource {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(resource("/.well-known/oauth-authorization-server").route(web::get().to(metadata::discovery)))
-        .service(resource("/.well-known/openid-configuration").route(web::get().to(metadata::discovery)))
+        .service(
+            resource("/.well-known/oauth-authorization-server")
+                .route(web::get().to(metadata::discovery)),
+        )
+        .service(
+            resource("/.well-known/openid-configuration").route(web::get().to(metadata::discovery)),
+        )
         .service(resource("/.well-known/jwks.json").route(web::get().to(metadata::jwks)))
         .service(resource("/oauth/token").route(web::post().to(token::issue_token)))
         .service(resource("/oauth/revoke").route(web::post().to(token::revoke)))
         .service(resource("/oauth/introspect").route(web::post().to(token::introspect)))
         .service(resource("/register").route(web::post().to(account::register)))
-        .service(resource("/userinfo").route(web::get().to(account::userinfo)).route(web::post().to(account::userinfo)))
+        .service(
+            resource("/userinfo")
+                .route(web::get().to(account::userinfo))
+                .route(web::post().to(account::userinfo)),
+        )
         .service(
             resource("/account/sessions")
                 .route(web::get().to(account::list_sessions))
                 .route(web::delete().to(account::revoke_all_sessions)),
         )
-        .service(resource("/account/sessions/{sid}").route(web::delete().to(account::revoke_session)))
+        .service(
+            resource("/account/sessions/{sid}").route(web::delete().to(account::revoke_session)),
+        )
         .service(resource("/account/password").route(web::put().to(account::change_password)));
 }
 
@@ -115,15 +137,24 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
         let cors_enabled = !data.settings.cors_origins.is_empty();
         App::new()
             .app_data(data.clone())
-            .app_data(web::QueryConfig::default().error_handler(|e, _| Error::InvalidRequest(format!("bad query string: {e}")).into()))
-            .app_data(web::PathConfig::default().error_handler(|e, _| Error::NotFound(format!("bad path: {e}")).into()))
+            .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                Error::InvalidRequest(format!("bad query string: {e}")).into()
+            }))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|e, _| Error::NotFound(format!("bad path: {e}")).into()),
+            )
             .configure(configure)
             .default_service(web::to(not_found))
             .wrap(Condition::new(cors_enabled, cors(&data)))
             // Path only: query strings may carry secrets, and headers and bodies do.
             .wrap(
                 Logger::new(r#"%{ip}xi "%{r}xi" %s %Dms"#)
-                    .custom_request_replace("ip", |req| req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default())
+                    .custom_request_replace("ip", |req| {
+                        req.peer_addr()
+                            .map(|a| a.ip().to_string())
+                            .unwrap_or_default()
+                    })
                     .custom_request_replace("r", |req| format!("{} {}", req.method(), req.path())),
             )
     })
@@ -136,5 +167,7 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
 
 /// An empty 200.
 pub fn ok_empty() -> HttpResponse {
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).finish()
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish()
 }

@@ -27,22 +27,38 @@ pub struct TokenForm {
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, Error> {
-    value.filter(|v| !v.is_empty()).ok_or_else(|| Error::InvalidRequest(format!("missing `{name}`")))
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::InvalidRequest(format!("missing `{name}`")))
 }
 
 /// Takes one credential-guessing attempt from the client address's allowance.
 pub fn limit_attempts(state: &AppState, ip: Option<std::net::IpAddr>) -> Result<(), Error> {
     match ip {
-        Some(ip) => state.login_limiter.check(ip).map_err(|retry_after| Error::RateLimited { retry_after }),
+        Some(ip) => state
+            .login_limiter
+            .check(ip)
+            .map_err(|retry_after| Error::RateLimited { retry_after }),
         None => Ok(()),
     }
 }
 
 /// `POST /oauth/token`.
-pub async fn issue_token(req: HttpRequest, state: web::Data<AppState>, FormBody(form): FormBody<TokenForm>) -> Result<HttpResponse, Error> {
+pub async fn issue_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    FormBody(form): FormBody<TokenForm>,
+) -> Result<HttpResponse, Error> {
     let ip = client_ip(&req, &state.settings);
-    let context = RequestContext { ip: ip.map(|ip| ip.to_string()), user_agent: user_agent(&req) };
-    let credentials = client_credentials(&req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+    let context = RequestContext {
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent: user_agent(&req),
+    };
+    let credentials = client_credentials(
+        &req,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
     let grant_type = required(form.grant_type, "grant_type")?;
     let now = crate::now();
     let result = match grant_type.as_str() {
@@ -51,21 +67,54 @@ pub async fn issue_token(req: HttpRequest, state: web::Data<AppState>, FormBody(
             let username = required(form.username, "username")?;
             let password = required(form.password, "password")?;
             let scope = form.scope;
-            let attempt = blocking(&state, move |conn, state| grants::password::prepare(conn, state, &credentials, &username, scope.as_deref(), now)).await?;
+            let attempt = blocking(&state, move |conn, state| {
+                grants::password::prepare(
+                    conn,
+                    state,
+                    &credentials,
+                    &username,
+                    scope.as_deref(),
+                    now,
+                )
+            })
+            .await?;
             let user = attempt.user.clone();
-            let verdict = state.hasher.run(move |hasher| grants::password::check(hasher, user.as_ref(), &password)).await?;
-            blocking(&state, move |conn, state| grants::password::complete(conn, state, attempt, verdict, &context, now)).await
+            let verdict = state
+                .hasher
+                .run(move |hasher| grants::password::check(hasher, user.as_ref(), &password))
+                .await?;
+            blocking(&state, move |conn, state| {
+                grants::password::complete(conn, state, attempt, verdict, &context, now)
+            })
+            .await
         }
         grant::REFRESH_TOKEN => {
             let refresh_token = required(form.refresh_token, "refresh_token")?;
             let scope = form.scope;
-            blocking(&state, move |conn, state| grants::refresh_token::exchange(conn, state, &credentials, &refresh_token, scope.as_deref(), &context, now)).await
+            blocking(&state, move |conn, state| {
+                grants::refresh_token::exchange(
+                    conn,
+                    state,
+                    &credentials,
+                    &refresh_token,
+                    scope.as_deref(),
+                    &context,
+                    now,
+                )
+            })
+            .await
         }
         grant::CLIENT_CREDENTIALS => {
             let scope = form.scope;
-            blocking(&state, move |conn, state| grants::client_credentials::issue(conn, state, &credentials, scope.as_deref(), now)).await
+            blocking(&state, move |conn, state| {
+                grants::client_credentials::issue(conn, state, &credentials, scope.as_deref(), now)
+            })
+            .await
         }
-        other => Err(Error::UnsupportedGrantType(format!("grant type `{}` is not supported", other.chars().take(64).collect::<String>()))),
+        other => Err(Error::UnsupportedGrantType(format!(
+            "grant type `{}` is not supported",
+            other.chars().take(64).collect::<String>()
+        ))),
     };
     match result {
         Ok(issued) => Ok(token_response(issued)),
@@ -89,7 +138,10 @@ pub fn token_response(issued: IssuedTokens) -> HttpResponse {
     if let Some(refresh_token) = issued.refresh_token {
         body["refresh_token"] = json!(refresh_token);
     }
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache")).json(body)
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(body)
 }
 
 /// The revocation and introspection form.
@@ -102,33 +154,63 @@ pub struct TokenActionForm {
 }
 
 /// `POST /oauth/revoke`: always 200 for unknown or already revoked tokens.
-pub async fn revoke(req: HttpRequest, state: web::Data<AppState>, FormBody(form): FormBody<TokenActionForm>) -> Result<HttpResponse, Error> {
-    let credentials = client_credentials(&req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+pub async fn revoke(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    FormBody(form): FormBody<TokenActionForm>,
+) -> Result<HttpResponse, Error> {
+    let credentials = client_credentials(
+        &req,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
     let token = required(form.token, "token")?;
     let hint = form.token_type_hint;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     blocking(&state, move |conn, state| {
         let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
-        crate::sessions::revoke_token(conn, state, &client, &token, hint.as_deref(), ip, crate::now())
+        crate::sessions::revoke_token(
+            conn,
+            state,
+            &client,
+            &token,
+            hint.as_deref(),
+            ip,
+            crate::now(),
+        )
     })
     .await?;
     Ok(ok_empty())
 }
 
 /// `POST /oauth/introspect`: confidential clients only.
-pub async fn introspect(req: HttpRequest, state: web::Data<AppState>, FormBody(form): FormBody<TokenActionForm>) -> Result<HttpResponse, Error> {
-    let credentials = client_credentials(&req, form.client_id.as_deref(), form.client_secret.as_deref())?;
+pub async fn introspect(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    FormBody(form): FormBody<TokenActionForm>,
+) -> Result<HttpResponse, Error> {
+    let credentials = client_credentials(
+        &req,
+        form.client_id.as_deref(),
+        form.client_secret.as_deref(),
+    )?;
     if credentials.client_id.is_none() || credentials.secret.is_none() {
-        return Err(Error::InvalidClient("introspection requires client authentication".into()));
+        return Err(Error::InvalidClient(
+            "introspection requires client authentication".into(),
+        ));
     }
     let token = required(form.token, "token")?;
     let answer = blocking(&state, move |conn, state| {
         let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
         if client.public {
-            return Err(Error::InvalidClient("introspection requires a confidential client".into()));
+            return Err(Error::InvalidClient(
+                "introspection requires a confidential client".into(),
+            ));
         }
         crate::sessions::introspect(conn, state, &token, crate::now())
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer))
 }

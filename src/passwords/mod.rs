@@ -14,7 +14,13 @@ const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
 fn common_passwords() -> &'static HashSet<&'static str> {
     static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    SET.get_or_init(|| COMMON_PASSWORDS.lines().map(str::trim).filter(|l| !l.is_empty()).collect())
+    SET.get_or_init(|| {
+        COMMON_PASSWORDS
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    })
 }
 
 /// Why a password is refused, or `None` when it meets the policy: 8–128 characters
@@ -36,9 +42,14 @@ pub fn policy_violation(password: &str, username: &str) -> Option<&'static str> 
 
 /// Rejects argon2 parameters the argon2 crate would refuse.
 pub fn check_params(params: Argon2Params) -> Result<()> {
-    Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-        .map(|_| ())
-        .map_err(|e| anyhow!("argon2 parameters rejected: {e}"))
+    Params::new(
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        None,
+    )
+    .map(|_| ())
+    .map_err(|e| anyhow!("argon2 parameters rejected: {e}"))
 }
 
 /// Hashes and verifies passwords with argon2id at the configured cost.
@@ -55,19 +66,30 @@ pub struct PasswordHasher {
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher").field("params", &self.params).finish_non_exhaustive()
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
     }
 }
 
 impl PasswordHasher {
     /// Builds a hasher; computes the dummy hash once.
     pub fn new(params: Argon2Params) -> Result<Self> {
-        let params = Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| anyhow!("argon2 parameters rejected: {e}"))?;
+        let params = Params::new(
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            None,
+        )
+        .map_err(|e| anyhow!("argon2 parameters rejected: {e}"))?;
         let mut hasher = PasswordHasher {
             params,
             dummy_hash: Arc::new(String::new()),
-            permits: Arc::new(tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))),
+            permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
+            )),
         };
         hasher.dummy_hash = Arc::new(hasher.hash(&crate::crypto::random_token::<16>())?);
         Ok(hasher)
@@ -79,7 +101,8 @@ impl PasswordHasher {
 
     /// Hashes a password into a PHC string (blocking; call from a blocking thread).
     pub fn hash(&self, password: &str) -> Result<String> {
-        let salt = SaltString::encode_b64(&crate::crypto::random_array::<16>()).map_err(|e| anyhow!("salt: {e}"))?;
+        let salt = SaltString::encode_b64(&crate::crypto::random_array::<16>())
+            .map_err(|e| anyhow!("salt: {e}"))?;
         self.argon2()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -90,7 +113,10 @@ impl PasswordHasher {
     /// mismatch, never a panic.
     pub fn verify(&self, password: &str, phc: &str) -> bool {
         match PasswordHash::new(phc) {
-            Ok(parsed) => self.argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => self
+                .argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     }
@@ -103,13 +129,17 @@ impl PasswordHasher {
     /// True when a stored hash was made with other parameters (or another algorithm) and
     /// should be replaced on the next successful login.
     pub fn needs_rehash(&self, phc: &str) -> bool {
-        let Ok(parsed) = PasswordHash::new(phc) else { return true };
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return true;
+        };
         if parsed.algorithm.as_str() != "argon2id" {
             return true;
         }
         match Params::try_from(&parsed) {
             Ok(stored) => {
-                stored.m_cost() != self.params.m_cost() || stored.t_cost() != self.params.t_cost() || stored.p_cost() != self.params.p_cost()
+                stored.m_cost() != self.params.m_cost()
+                    || stored.t_cost() != self.params.t_cost()
+                    || stored.p_cost() != self.params.p_cost()
             }
             Err(_) => true,
         }
@@ -117,8 +147,15 @@ impl PasswordHasher {
 
     /// Runs `work` (which hashes or verifies) on a blocking thread, at most one per core at
     /// a time.
-    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce(&PasswordHasher) -> T + Send + 'static) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(|_| anyhow!("password hasher closed"))?;
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| anyhow!("password hasher closed"))?;
         let hasher = self.clone();
         actix_web::rt::task::spawn_blocking(move || work(&hasher))
             .await
@@ -131,7 +168,12 @@ mod tests {
     use super::*;
 
     fn cheap() -> PasswordHasher {
-        PasswordHasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap()
+        PasswordHasher::new(Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap()
     }
 
     #[test]
@@ -158,7 +200,12 @@ mod tests {
         assert!(!hasher.verify("wrong horse battery", &hash));
         assert!(!hasher.verify("anything", "not a phc string"));
         assert!(!hasher.needs_rehash(&hash));
-        let stronger = PasswordHasher::new(Argon2Params { memory_kib: 128, iterations: 1, parallelism: 1 }).unwrap();
+        let stronger = PasswordHasher::new(Argon2Params {
+            memory_kib: 128,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
         assert!(stronger.needs_rehash(&hash));
     }
 }

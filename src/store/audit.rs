@@ -34,7 +34,10 @@ pub struct NewAuditEvent {
 
 /// Inserts an event.
 pub fn insert(conn: &mut DbConnection, event: &NewAuditEvent) -> QueryResult<()> {
-    diesel::insert_into(audit_events::table).values(event).execute(conn).map(|_| ())
+    diesel::insert_into(audit_events::table)
+        .values(event)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Filters of the audit listing.
@@ -49,8 +52,16 @@ pub struct AuditFilter {
 }
 
 /// Events matching `filter`, newest first.
-pub fn list(conn: &mut DbConnection, filter: &AuditFilter, limit: i64) -> QueryResult<Vec<AuditEvent>> {
-    let mut query = audit_events::table.select(AuditEvent::as_select()).order(audit_events::id.desc()).limit(limit).into_boxed();
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    limit: i64,
+) -> QueryResult<Vec<AuditEvent>> {
+    let mut query = audit_events::table
+        .select(AuditEvent::as_select())
+        .order(audit_events::id.desc())
+        .limit(limit)
+        .into_boxed();
     if let Some(user_id) = &filter.user_id {
         query = query.filter(audit_events::user_id.eq(user_id.clone()));
     }

@@ -25,23 +25,41 @@ pub struct ClientRow {
 
 impl std::fmt::Debug for ClientRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientRow").field("client_id", &self.client_id).field("is_public", &self.is_public).finish_non_exhaustive()
+        f.debug_struct("ClientRow")
+            .field("client_id", &self.client_id)
+            .field("is_public", &self.is_public)
+            .finish_non_exhaustive()
     }
 }
 
 /// Inserts a client; a taken id is a unique violation.
 pub fn insert(conn: &mut DbConnection, client: &ClientRow) -> QueryResult<()> {
-    diesel::insert_into(clients::table).values(client).execute(conn).map(|_| ())
+    diesel::insert_into(clients::table)
+        .values(client)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Finds a client by id.
 pub fn find(conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<ClientRow>> {
-    clients::table.find(client_id).select(ClientRow::as_select()).first(conn).optional()
+    clients::table
+        .find(client_id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Clients ordered by id, after `cursor`.
-pub fn list(conn: &mut DbConnection, cursor: Option<&str>, limit: i64) -> QueryResult<Vec<ClientRow>> {
-    let mut query = clients::table.select(ClientRow::as_select()).order(clients::client_id.asc()).limit(limit).into_boxed();
+pub fn list(
+    conn: &mut DbConnection,
+    cursor: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<ClientRow>> {
+    let mut query = clients::table
+        .select(ClientRow::as_select())
+        .order(clients::client_id.asc())
+        .limit(limit)
+        .into_boxed();
     if let Some(cursor) = cursor {
         query = query.filter(clients::client_id.gt(cursor.to_string()));
     }
@@ -49,9 +67,17 @@ pub fn list(conn: &mut DbConnection, cursor: Option<&str>, limit: i64) -> QueryR
 }
 
 /// Replaces the secret hash.
-pub fn set_secret_hash(conn: &mut DbConnection, client_id: &str, secret_hash: &str, now: i64) -> QueryResult<usize> {
+pub fn set_secret_hash(
+    conn: &mut DbConnection,
+    client_id: &str,
+    secret_hash: &str,
+    now: i64,
+) -> QueryResult<usize> {
     diesel::update(clients::table.find(client_id))
-        .set((clients::secret_hash.eq(secret_hash), clients::updated_at.eq(now)))
+        .set((
+            clients::secret_hash.eq(secret_hash),
+            clients::updated_at.eq(now),
+        ))
         .execute(conn)
 }
 
@@ -63,5 +89,7 @@ pub fn delete(conn: &mut DbConnection, client_id: &str) -> QueryResult<usize> {
 /// The most recent change to any client, for cache invalidation across instances.
 pub fn fingerprint(conn: &mut DbConnection) -> QueryResult<(i64, Option<i64>)> {
     use diesel::dsl::{count_star, max};
-    clients::table.select((count_star(), max(clients::updated_at))).first(conn)
+    clients::table
+        .select((count_star(), max(clients::updated_at)))
+        .first(conn)
 }

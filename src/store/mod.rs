@@ -52,11 +52,12 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
         match &self.url {
-            DatabaseUrl::Postgres(url) => {
-                PgConnection::establish(&with_connect_timeout(url)).map(DbConnection::Postgresql).map_err(r2d2::Error::ConnectionError)
-            }
+            DatabaseUrl::Postgres(url) => PgConnection::establish(&with_connect_timeout(url))
+                .map(DbConnection::Postgresql)
+                .map_err(r2d2::Error::ConnectionError),
             DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(r2d2::Error::ConnectionError)?;
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(r2d2::Error::ConnectionError)?;
                 // WAL lets readers run beside the one writer; busy_timeout makes writers queue
                 // instead of failing at once.
                 conn.batch_execute(
@@ -69,7 +70,8 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -95,7 +97,8 @@ impl CustomizeConnection<DbConnection, r2d2::Error> for NoCustomization {}
 pub fn connect(url: &DatabaseUrl, size: u32) -> Result<DbPool> {
     if let DatabaseUrl::Sqlite(path) = url {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating the database folder {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the database folder {}", dir.display()))?;
         }
     }
     let pool = r2d2::Pool::builder()
@@ -114,14 +117,17 @@ pub fn migrate(conn: &mut DbConnection) -> Result<Vec<String>> {
     let applied = match conn {
         DbConnection::Postgresql(pg) => {
             // Several instances may start at once; the advisory lock makes them migrate in turn.
-            pg.batch_execute("SELECT pg_advisory_lock(7_301_000)").context("taking the migration lock")?;
-            let result = pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect());
-            let _ = pg.batch_execute("SELECT pg_advisory_unlock(7_301_000)");
+            pg.batch_execute("SELECT pg_advisory_lock(7301000)")
+                .context("taking the migration lock")?;
+            let result = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect());
+            let _ = pg.batch_execute("SELECT pg_advisory_unlock(7301000)");
             result
         }
-        DbConnection::Sqlite(sqlite) => {
-            sqlite.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.iter().map(|m| m.to_string()).collect())
-        }
+        DbConnection::Sqlite(sqlite) => sqlite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect()),
     };
     applied.map_err(|e| anyhow!("applying migrations failed: {e}"))
 }
@@ -136,7 +142,10 @@ pub enum Lock {
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`, so it takes the write
 /// lock up front: a deferred transaction that reads and then writes fails with SQLITE_BUSY
 /// when another writer committed in between, which busy_timeout does not cure.
-pub fn transaction<T, E>(conn: &mut DbConnection, f: impl FnOnce(&mut DbConnection) -> Result<T, E>) -> Result<T, E>
+pub fn transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
 where
     E: From<DieselError>,
 {
@@ -174,7 +183,8 @@ where
 {
     transaction(conn, |conn| {
         if let DbConnection::Postgresql(pg) = conn {
-            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({})", lock as i64)).execute(pg)?;
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({})", lock as i64))
+                .execute(pg)?;
         }
         f(conn)
     })
@@ -189,7 +199,10 @@ pub fn ping(conn: &mut DbConnection) -> Result<(), DieselError> {
 /// or a constraint), so the client gets 503 and may retry.
 pub fn is_unavailable(error: &DieselError) -> bool {
     match error {
-        DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _) => true,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
         DieselError::DatabaseError(_, info) => {
             let message = info.message().to_ascii_lowercase();
             message.contains("database is locked")
@@ -206,5 +219,8 @@ pub fn is_unavailable(error: &DieselError) -> bool {
 
 /// True when the error is a unique-constraint violation.
 pub fn is_unique_violation(error: &DieselError) -> bool {
-    matches!(error, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+    matches!(
+        error,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
 }

@@ -12,7 +12,10 @@ pub fn insert(conn: &mut DbConnection, jti: &str, expires_at: i64) -> QueryResul
         return Ok(());
     }
     match diesel::insert_into(revoked_access_tokens::table)
-        .values((revoked_access_tokens::jti.eq(jti), revoked_access_tokens::expires_at.eq(expires_at)))
+        .values((
+            revoked_access_tokens::jti.eq(jti),
+            revoked_access_tokens::expires_at.eq(expires_at),
+        ))
         .execute(conn)
     {
         Ok(_) => Ok(()),
@@ -28,5 +31,6 @@ pub fn is_revoked(conn: &mut DbConnection, jti: &str) -> QueryResult<bool> {
 
 /// Drops entries whose tokens have expired.
 pub fn purge_expired(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
-    diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now))).execute(conn)
+    diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now)))
+        .execute(conn)
 }

@@ -31,33 +31,49 @@ impl std::fmt::Debug for SigningKeyRow {
 
 /// Inserts a key.
 pub fn insert(conn: &mut DbConnection, key: &SigningKeyRow) -> QueryResult<()> {
-    diesel::insert_into(signing_keys::table).values(key).execute(conn).map(|_| ())
+    diesel::insert_into(signing_keys::table)
+        .values(key)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Every key, oldest activation first.
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<SigningKeyRow>> {
     signing_keys::table
         .select(SigningKeyRow::as_select())
-        .order((signing_keys::activates_at.asc(), signing_keys::created_at.asc()))
+        .order((
+            signing_keys::activates_at.asc(),
+            signing_keys::created_at.asc(),
+        ))
         .load(conn)
 }
 
 /// Moves a key's activation time.
 pub fn set_activates_at(conn: &mut DbConnection, kid: &str, at: i64) -> QueryResult<usize> {
-    diesel::update(signing_keys::table.find(kid)).set(signing_keys::activates_at.eq(at)).execute(conn)
+    diesel::update(signing_keys::table.find(kid))
+        .set(signing_keys::activates_at.eq(at))
+        .execute(conn)
 }
 
 /// Marks a key retired: it leaves the JWKS and verifies nothing from now on.
 pub fn retire(conn: &mut DbConnection, kid: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(signing_keys::table.find(kid).filter(signing_keys::retired_at.is_null()))
-        .set(signing_keys::retired_at.eq(now))
-        .execute(conn)
+    diesel::update(
+        signing_keys::table
+            .find(kid)
+            .filter(signing_keys::retired_at.is_null()),
+    )
+    .set(signing_keys::retired_at.eq(now))
+    .execute(conn)
 }
 
 /// A cheap fingerprint of the table, compared by each instance's poll to notice changes.
 pub fn fingerprint(conn: &mut DbConnection) -> QueryResult<(i64, Option<i64>, Option<i64>)> {
     use diesel::dsl::{count_star, max};
     signing_keys::table
-        .select((count_star(), max(signing_keys::activates_at), max(signing_keys::retired_at)))
+        .select((
+            count_star(),
+            max(signing_keys::activates_at),
+            max(signing_keys::retired_at),
+        ))
         .first(conn)
 }

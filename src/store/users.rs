@@ -25,7 +25,10 @@ pub struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("id", &self.id).field("username", &self.username).finish_non_exhaustive()
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,12 +51,19 @@ pub struct NewUser<'a> {
 
 /// Inserts a user; a taken username is a unique violation.
 pub fn insert(conn: &mut DbConnection, user: &NewUser<'_>) -> QueryResult<()> {
-    diesel::insert_into(users::table).values(user).execute(conn).map(|_| ())
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Finds a user by id.
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<User>> {
-    users::table.find(id).select(User::as_select()).first(conn).optional()
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// Finds a user by username, case-insensitively.
@@ -67,14 +77,35 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<
 
 /// Users ordered by lowercase username, after `cursor`, optionally matching `query` in the
 /// username or email.
-pub fn list(conn: &mut DbConnection, query: Option<&str>, cursor: Option<&str>, limit: i64) -> QueryResult<Vec<User>> {
-    let mut select = users::table.select(User::as_select()).order(users::username_lower.asc()).limit(limit).into_boxed();
+pub fn list(
+    conn: &mut DbConnection,
+    query: Option<&str>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<User>> {
+    let mut select = users::table
+        .select(User::as_select())
+        .order(users::username_lower.asc())
+        .limit(limit)
+        .into_boxed();
     if let Some(cursor) = cursor {
         select = select.filter(users::username_lower.gt(cursor.to_string()));
     }
     if let Some(query) = query.filter(|q| !q.is_empty()) {
-        let pattern = format!("%{}%", query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        select = select.filter(users::username_lower.like(pattern.clone()).escape('\\').or(users::email.like(pattern).escape('\\')));
+        let pattern = format!(
+            "%{}%",
+            query
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        select = select.filter(
+            users::username_lower
+                .like(pattern.clone())
+                .escape('\\')
+                .or(users::email.like(pattern).escape('\\')),
+        );
     }
     select.load(conn)
 }
@@ -83,26 +114,49 @@ pub fn list(conn: &mut DbConnection, query: Option<&str>, cursor: Option<&str>, 
 /// on several instances all count.
 pub fn count_failure(conn: &mut DbConnection, id: &str, now: i64) -> QueryResult<i32> {
     diesel::update(users::table.find(id))
-        .set((users::failed_logins.eq(users::failed_logins + 1), users::updated_at.eq(now)))
+        .set((
+            users::failed_logins.eq(users::failed_logins + 1),
+            users::updated_at.eq(now),
+        ))
         .execute(conn)?;
-    users::table.find(id).select(users::failed_logins).first(conn)
+    users::table
+        .find(id)
+        .select(users::failed_logins)
+        .first(conn)
 }
 
 /// Sets the lock expiry.
 pub fn set_locked_until(conn: &mut DbConnection, id: &str, until: Option<i64>) -> QueryResult<()> {
-    diesel::update(users::table.find(id)).set(users::locked_until.eq(until)).execute(conn).map(|_| ())
-}
-
-/// Clears the failure count and any lock, after a successful login.
-pub fn reset_failures(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
-    diesel::update(users::table.find(id).filter(users::failed_logins.ne(0).or(users::locked_until.is_not_null())))
-        .set((users::failed_logins.eq(0), users::locked_until.eq(None::<i64>)))
+    diesel::update(users::table.find(id))
+        .set(users::locked_until.eq(until))
         .execute(conn)
         .map(|_| ())
 }
 
+/// Clears the failure count and any lock, after a successful login.
+pub fn reset_failures(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(
+        users::table.find(id).filter(
+            users::failed_logins
+                .ne(0)
+                .or(users::locked_until.is_not_null()),
+        ),
+    )
+    .set((
+        users::failed_logins.eq(0),
+        users::locked_until.eq(None::<i64>),
+    ))
+    .execute(conn)
+    .map(|_| ())
+}
+
 /// Replaces the password hash.
-pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str, now: i64) -> QueryResult<()> {
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)
@@ -110,20 +164,42 @@ pub fn set_password_hash(conn: &mut DbConnection, id: &str, hash: &str, now: i64
 }
 
 /// Replaces the roles (a JSON array).
-pub fn set_roles(conn: &mut DbConnection, id: &str, roles_json: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(users::table.find(id)).set((users::roles.eq(roles_json), users::updated_at.eq(now))).execute(conn)
+pub fn set_roles(
+    conn: &mut DbConnection,
+    id: &str,
+    roles_json: &str,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::roles.eq(roles_json), users::updated_at.eq(now)))
+        .execute(conn)
 }
 
 /// Replaces the custom attributes (a JSON object).
-pub fn set_attributes(conn: &mut DbConnection, id: &str, attributes_json: &str, now: i64) -> QueryResult<usize> {
+pub fn set_attributes(
+    conn: &mut DbConnection,
+    id: &str,
+    attributes_json: &str,
+    now: i64,
+) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
-        .set((users::attributes.eq(attributes_json), users::updated_at.eq(now)))
+        .set((
+            users::attributes.eq(attributes_json),
+            users::updated_at.eq(now),
+        ))
         .execute(conn)
 }
 
 /// Disables or enables the account.
-pub fn set_disabled(conn: &mut DbConnection, id: &str, disabled: bool, now: i64) -> QueryResult<usize> {
-    diesel::update(users::table.find(id)).set((users::disabled.eq(disabled), users::updated_at.eq(now))).execute(conn)
+pub fn set_disabled(
+    conn: &mut DbConnection,
+    id: &str,
+    disabled: bool,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)
 }
 
 /// Deletes the user; its sessions and refresh tokens go with it (ON DELETE CASCADE).

@@ -24,7 +24,10 @@ pub struct NewKeyPair {
 
 impl std::fmt::Debug for NewKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewKeyPair").field("kid", &self.kid).field("bits", &self.bits).finish_non_exhaustive()
+        f.debug_struct("NewKeyPair")
+            .field("kid", &self.kid)
+            .field("bits", &self.bits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -34,18 +37,22 @@ static POOL_CURSOR: AtomicUsize = AtomicUsize::new(0);
 /// milliseconds, 4096-bit seconds).
 pub fn generate(source: &KeySource) -> Result<NewKeyPair> {
     let private = match source {
-        KeySource::Generate { bits } => {
-            RsaPrivateKey::new(&mut rand::rngs::OsRng, *bits).map_err(|e| anyhow!("generating an RSA key failed: {e}"))?
-        }
+        KeySource::Generate { bits } => RsaPrivateKey::new(&mut rand::rngs::OsRng, *bits)
+            .map_err(|e| anyhow!("generating an RSA key failed: {e}"))?,
         KeySource::Pool(keys) => {
             if keys.is_empty() {
                 return Err(anyhow!("the key pool is empty"));
             }
             let der = &keys[POOL_CURSOR.fetch_add(1, Ordering::Relaxed) % keys.len()];
-            RsaPrivateKey::from_pkcs8_der(der).map_err(|e| anyhow!("a pooled key is not PKCS#8: {e}"))?
+            RsaPrivateKey::from_pkcs8_der(der)
+                .map_err(|e| anyhow!("a pooled key is not PKCS#8: {e}"))?
         }
     };
-    let pkcs8_der = private.to_pkcs8_der().map_err(|e| anyhow!("encoding the RSA key failed: {e}"))?.as_bytes().to_vec();
+    let pkcs8_der = private
+        .to_pkcs8_der()
+        .map_err(|e| anyhow!("encoding the RSA key failed: {e}"))?
+        .as_bytes()
+        .to_vec();
     Ok(NewKeyPair {
         kid: crate::crypto::random_token::<12>(),
         bits: private.size() * 8,

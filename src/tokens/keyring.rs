@@ -67,7 +67,8 @@ pub fn classify(rows: &[SigningKeyRow], now_ms: i64, max_token_lifetime_ms: i64)
         .enumerate()
         .map(|(i, row)| {
             let deactivates_at = live.get(i + 1).map(|next| next.activates_at);
-            let published_until = deactivates_at.map(|end| end + max_token_lifetime + LEEWAY_SECS as i64 * 1000);
+            let published_until =
+                deactivates_at.map(|end| end + max_token_lifetime + LEEWAY_SECS as i64 * 1000);
             let status = match active_index {
                 Some(a) if i == a => KeyStatus::Active,
                 Some(a) if i > a => KeyStatus::Staged,
@@ -87,16 +88,20 @@ pub fn classify(rows: &[SigningKeyRow], now_ms: i64, max_token_lifetime_ms: i64)
             }
         })
         .collect();
-    infos.extend(rows.iter().filter(|r| r.retired_at.is_some()).map(|row| KeyInfo {
-        kid: row.kid.clone(),
-        status: KeyStatus::Retired,
-        bits: row.bits,
-        created_at: row.created_at,
-        activates_at: row.activates_at,
-        deactivates_at: row.retired_at,
-        published_until: row.retired_at,
-        retired_at: row.retired_at,
-    }));
+    infos.extend(
+        rows.iter()
+            .filter(|r| r.retired_at.is_some())
+            .map(|row| KeyInfo {
+                kid: row.kid.clone(),
+                status: KeyStatus::Retired,
+                bits: row.bits,
+                created_at: row.created_at,
+                activates_at: row.activates_at,
+                deactivates_at: row.retired_at,
+                published_until: row.retired_at,
+                retired_at: row.retired_at,
+            }),
+    );
     infos
 }
 
@@ -158,7 +163,13 @@ pub struct KeyRing {
 impl KeyRing {
     /// Builds a ring from the stored rows. Fails when the master key cannot open a key that
     /// may sign: tessera never silently replaces keys it cannot read.
-    pub fn new(issuer: String, master_key: MasterKey, max_token_lifetime_ms: i64, rows: Vec<SigningKeyRow>, now_ms: i64) -> Result<Self> {
+    pub fn new(
+        issuer: String,
+        master_key: MasterKey,
+        max_token_lifetime_ms: i64,
+        rows: Vec<SigningKeyRow>,
+        now_ms: i64,
+    ) -> Result<Self> {
         let ring = KeyRing {
             issuer,
             master_key,
@@ -179,7 +190,10 @@ impl KeyRing {
 
     /// The current set.
     pub fn current(&self) -> Arc<KeySet> {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Rebuilds the set from `rows` if they changed or time moved the set on.
@@ -188,7 +202,9 @@ impl KeyRing {
         *self.last_reload.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         let current = self.current();
         let same_rows = current.rows.len() == rows.len()
-            && current.rows.iter().zip(&rows).all(|(a, b)| a.kid == b.kid && a.activates_at == b.activates_at && a.retired_at == b.retired_at);
+            && current.rows.iter().zip(&rows).all(|(a, b)| {
+                a.kid == b.kid && a.activates_at == b.activates_at && a.retired_at == b.retired_at
+            });
         if same_rows && current.next_change_at.is_none_or(|t| t > now) {
             return Ok(false);
         }
@@ -199,7 +215,11 @@ impl KeyRing {
     /// True when the last reload is older than `min_interval`: an unknown `kid` triggers a
     /// reload at most that often.
     pub fn may_reload(&self, min_interval: Duration) -> bool {
-        self.last_reload.lock().unwrap_or_else(|e| e.into_inner()).elapsed() >= min_interval
+        self.last_reload
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+            >= min_interval
     }
 
     fn install(&self, rows: Vec<SigningKeyRow>, now_ms: i64) -> Result<()> {
@@ -216,8 +236,13 @@ impl KeyRing {
             }
         };
         for info in &infos {
-            let Some(row) = rows.iter().find(|r| r.kid == info.kid) else { continue };
-            if !matches!(info.status, KeyStatus::Active | KeyStatus::Staged | KeyStatus::Previous) {
+            let Some(row) = rows.iter().find(|r| r.kid == info.kid) else {
+                continue;
+            };
+            if !matches!(
+                info.status,
+                KeyStatus::Active | KeyStatus::Staged | KeyStatus::Previous
+            ) {
                 continue;
             }
             if info.status == KeyStatus::Staged {
@@ -228,15 +253,21 @@ impl KeyRing {
             }
             // Keys that sign now or soon are opened now, so a wrong master key is found at
             // start-up rather than at the moment of rotation.
-            if matches!(info.status, KeyStatus::Active | KeyStatus::Staged) && !decrypted.contains_key(&row.kid) {
+            if matches!(info.status, KeyStatus::Active | KeyStatus::Staged)
+                && !decrypted.contains_key(&row.kid)
+            {
                 let der = self.master_key.open(&seal_context(&row.kid), &row.private_sealed).map_err(|_| {
                     anyhow!("the master key cannot decrypt signing key {}: is TESSERA_MASTER_KEY (or its file) the one this database was created with?", row.kid)
                 })?;
-                let key_pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| anyhow!("signing key {} is not a valid RSA key: {e}", row.kid))?;
+                let key_pair = RsaKeyPair::from_pkcs8(&der)
+                    .map_err(|e| anyhow!("signing key {} is not a valid RSA key: {e}", row.kid))?;
                 decrypted.insert(row.kid.clone(), Arc::new(key_pair));
             }
             if info.status == KeyStatus::Active {
-                let key_pair = decrypted.get(&row.kid).cloned().ok_or_else(|| anyhow!("active key {} was not decrypted", row.kid))?;
+                let key_pair = decrypted
+                    .get(&row.kid)
+                    .cloned()
+                    .ok_or_else(|| anyhow!("active key {} was not decrypted", row.kid))?;
                 signing = Some(Arc::new(SigningKey {
                     kid: row.kid.clone(),
                     activates_at: row.activates_at,
@@ -252,10 +283,25 @@ impl KeyRing {
                 "kty": "RSA", "use": "sig", "alg": "RS256", "kid": row.kid, "n": row.public_n, "e": row.public_e,
             }));
         }
-        decrypted.retain(|kid, _| infos.iter().any(|i| &i.kid == kid && matches!(i.status, KeyStatus::Active | KeyStatus::Staged)));
+        decrypted.retain(|kid, _| {
+            infos
+                .iter()
+                .any(|i| &i.kid == kid && matches!(i.status, KeyStatus::Active | KeyStatus::Staged))
+        });
         let jwks_body = serde_json::json!({ "keys": jwks }).to_string();
-        let etag = format!("\"{}\"", &crate::crypto::sha256_hex(jwks_body.as_bytes())[..32]);
-        let set = KeySet { signing, verifying, jwks_body: Arc::new(jwks_body), etag: Arc::new(etag), infos, rows, next_change_at };
+        let etag = format!(
+            "\"{}\"",
+            &crate::crypto::sha256_hex(jwks_body.as_bytes())[..32]
+        );
+        let set = KeySet {
+            signing,
+            verifying,
+            jwks_body: Arc::new(jwks_body),
+            etag: Arc::new(etag),
+            infos,
+            rows,
+            next_change_at,
+        };
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         Ok(())
     }
@@ -263,7 +309,10 @@ impl KeyRing {
     /// Signs `claims` with the active key into a compact JWS.
     pub fn sign<T: Serialize>(&self, kind: TokenKind, claims: &T) -> Result<String> {
         let set = self.current();
-        let key = set.signing.as_ref().ok_or_else(|| anyhow!("no active signing key"))?;
+        let key = set
+            .signing
+            .as_ref()
+            .ok_or_else(|| anyhow!("no active signing key"))?;
         let payload = serde_json::to_vec(claims)?;
         let header = match kind {
             TokenKind::Access => &key.access_header,
@@ -275,7 +324,12 @@ impl KeyRing {
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
         let mut signature = vec![0u8; key.key_pair.public_modulus_len()];
         key.key_pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.rng,
+                token.as_bytes(),
+                &mut signature,
+            )
             .map_err(|_| anyhow!("RSA signing failed"))?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
@@ -294,8 +348,14 @@ impl KeyRing {
 
     /// Verifies a token of `kind`: RS256 only, a known `kid`, the right `typ`, `iss`, `exp`
     /// and `nbf` (30 s leeway), and `aud` when `audience` is given.
-    pub fn verify<T: DeserializeOwned>(&self, token: &str, kind: TokenKind, audience: Option<&str>) -> Result<T, VerifyError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Invalid("malformed token"))?;
+    pub fn verify<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        audience: Option<&str>,
+    ) -> Result<T, VerifyError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| VerifyError::Invalid("malformed token"))?;
         if header.alg != Algorithm::RS256 {
             return Err(VerifyError::Invalid("unsupported token algorithm"));
         }
@@ -321,14 +381,24 @@ impl KeyRing {
             Some(aud) => validation.set_audience(&[aud]),
             None => validation.validate_aud = false,
         }
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
-            jsonwebtoken::errors::ErrorKind::ImmatureSignature => VerifyError::Invalid("token not yet valid"),
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::Invalid("bad token signature"),
-            jsonwebtoken::errors::ErrorKind::InvalidIssuer => VerifyError::Invalid("token from another issuer"),
-            jsonwebtoken::errors::ErrorKind::InvalidAudience => VerifyError::Invalid("token for another audience"),
-            _ => VerifyError::Invalid("malformed token"),
-        })?;
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(
+            |e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                    VerifyError::Invalid("token not yet valid")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    VerifyError::Invalid("bad token signature")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                    VerifyError::Invalid("token from another issuer")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                    VerifyError::Invalid("token for another audience")
+                }
+                _ => VerifyError::Invalid("malformed token"),
+            },
+        )?;
         let wanted_type = match kind {
             TokenKind::Access => "access",
             TokenKind::Refresh => "refresh",
@@ -336,7 +406,8 @@ impl KeyRing {
         if data.claims.get("type").and_then(|t| t.as_str()) != Some(wanted_type) {
             return Err(VerifyError::Invalid("wrong token type"));
         }
-        serde_json::from_value(data.claims).map_err(|_| VerifyError::Invalid("malformed token claims"))
+        serde_json::from_value(data.claims)
+            .map_err(|_| VerifyError::Invalid("malformed token claims"))
     }
 }
 

@@ -31,7 +31,13 @@ pub enum Retired {
     NotFound,
 }
 
-fn store_key(conn: &mut DbConnection, master_key: &MasterKey, key: NewKeyPair, now_ms: i64, activates_at: i64) -> Result<String> {
+fn store_key(
+    conn: &mut DbConnection,
+    master_key: &MasterKey,
+    key: NewKeyPair,
+    now_ms: i64,
+    activates_at: i64,
+) -> Result<String> {
     let row = SigningKeyRow {
         private_sealed: master_key.seal(&seal_context(&key.kid), &key.pkcs8_der),
         kid: key.kid.clone(),
@@ -43,7 +49,10 @@ fn store_key(conn: &mut DbConnection, master_key: &MasterKey, key: NewKeyPair, n
         retired_at: None,
     };
     signing_keys::insert(conn, &row)?;
-    log::info!("created signing key {} (activates at {activates_at} ms)", row.kid);
+    log::info!(
+        "created signing key {} (activates at {activates_at} ms)",
+        row.kid
+    );
     Ok(row.kid)
 }
 
@@ -63,7 +72,12 @@ fn needs(rows: &[SigningKeyRow], policy: &KeyPolicy, now_ms: i64) -> Needs {
 /// Makes sure there is an active key and a staged successor; creates what is missing. This
 /// is both first start and scheduled rotation: the staged key activates by time alone, and
 /// the next call stages the one after it. Returns true when it changed anything.
-pub fn ensure_keys(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &MasterKey, now_ms: i64) -> Result<bool> {
+pub fn ensure_keys(
+    conn: &mut DbConnection,
+    policy: &KeyPolicy,
+    master_key: &MasterKey,
+    now_ms: i64,
+) -> Result<bool> {
     let rows = signing_keys::list(conn)?;
     let wanted = needs(&rows, policy, now_ms);
     if !wanted.active && !wanted.staged {
@@ -78,15 +92,23 @@ pub fn ensure_keys(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &Mas
         let rows = signing_keys::list(conn)?;
         let infos = classify(&rows, now_ms, policy.max_token_lifetime_ms);
         let mut changed = false;
-        let mut active_since = infos.iter().find(|i| i.status == KeyStatus::Active).map(|i| i.activates_at);
-        let mut staged: Vec<_> = infos.iter().filter(|i| i.status == KeyStatus::Staged).collect();
+        let mut active_since = infos
+            .iter()
+            .find(|i| i.status == KeyStatus::Active)
+            .map(|i| i.activates_at);
+        let mut staged: Vec<_> = infos
+            .iter()
+            .filter(|i| i.status == KeyStatus::Staged)
+            .collect();
         staged.sort_by_key(|i| i.activates_at);
         if active_since.is_none() {
             if let Some(first) = staged.first() {
                 signing_keys::set_activates_at(conn, &first.kid, now_ms)?;
                 staged.remove(0);
             } else {
-                let key = fresh.pop().ok_or_else(|| anyhow!("no generated key left"))?;
+                let key = fresh
+                    .pop()
+                    .ok_or_else(|| anyhow!("no generated key left"))?;
                 store_key(conn, master_key, key, now_ms, now_ms)?;
             }
             active_since = Some(now_ms);
@@ -97,7 +119,8 @@ pub fn ensure_keys(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &Mas
                 Some(key) => key,
                 None => keygen::generate(&policy.source)?,
             };
-            let activates_at = (active_since.unwrap_or(now_ms) + policy.rotation_interval_ms).max(now_ms + policy.publish_lead_ms);
+            let activates_at = (active_since.unwrap_or(now_ms) + policy.rotation_interval_ms)
+                .max(now_ms + policy.publish_lead_ms);
             store_key(conn, master_key, key, now_ms, activates_at)?;
             changed = true;
         }
@@ -107,15 +130,34 @@ pub fn ensure_keys(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &Mas
 
 /// Makes the staged key (or a new one) active now and stages a fresh successor. Returns the
 /// new active kid.
-pub fn rotate_now(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &MasterKey, now_ms: i64) -> Result<String> {
-    let mut fresh = vec![keygen::generate(&policy.source)?, keygen::generate(&policy.source)?];
-    store::exclusive_transaction(conn, Lock::SigningKeys, |conn| rotate_locked(conn, policy, master_key, now_ms, &mut fresh))
+pub fn rotate_now(
+    conn: &mut DbConnection,
+    policy: &KeyPolicy,
+    master_key: &MasterKey,
+    now_ms: i64,
+) -> Result<String> {
+    let mut fresh = vec![
+        keygen::generate(&policy.source)?,
+        keygen::generate(&policy.source)?,
+    ];
+    store::exclusive_transaction(conn, Lock::SigningKeys, |conn| {
+        rotate_locked(conn, policy, master_key, now_ms, &mut fresh)
+    })
 }
 
-fn rotate_locked(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &MasterKey, now_ms: i64, fresh: &mut Vec<NewKeyPair>) -> Result<String> {
+fn rotate_locked(
+    conn: &mut DbConnection,
+    policy: &KeyPolicy,
+    master_key: &MasterKey,
+    now_ms: i64,
+    fresh: &mut Vec<NewKeyPair>,
+) -> Result<String> {
     let rows = signing_keys::list(conn)?;
     let infos = classify(&rows, now_ms, policy.max_token_lifetime_ms);
-    let mut staged: Vec<_> = infos.iter().filter(|i| i.status == KeyStatus::Staged).collect();
+    let mut staged: Vec<_> = infos
+        .iter()
+        .filter(|i| i.status == KeyStatus::Staged)
+        .collect();
     staged.sort_by_key(|i| i.activates_at);
     let new_active = match staged.first() {
         Some(next) => {
@@ -123,14 +165,24 @@ fn rotate_locked(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &Maste
             next.kid.clone()
         }
         None => {
-            let key = fresh.pop().ok_or_else(|| anyhow!("no generated key left"))?;
+            let key = fresh
+                .pop()
+                .ok_or_else(|| anyhow!("no generated key left"))?;
             store_key(conn, master_key, key, now_ms, now_ms)?
         }
     };
     // Later staged keys keep their place; only stage a new one if none is left.
     if staged.len() <= 1 {
-        let key = fresh.pop().ok_or_else(|| anyhow!("no generated key left"))?;
-        store_key(conn, master_key, key, now_ms, now_ms + policy.rotation_interval_ms)?;
+        let key = fresh
+            .pop()
+            .ok_or_else(|| anyhow!("no generated key left"))?;
+        store_key(
+            conn,
+            master_key,
+            key,
+            now_ms,
+            now_ms + policy.rotation_interval_ms,
+        )?;
     }
     log::info!("rotated signing keys: {new_active} is active");
     Ok(new_active)
@@ -138,12 +190,24 @@ fn rotate_locked(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &Maste
 
 /// Drops a key from the JWKS at once (for a compromised key). Retiring the active key
 /// rotates first.
-pub fn retire(conn: &mut DbConnection, policy: &KeyPolicy, master_key: &MasterKey, kid: &str, now_ms: i64) -> Result<Retired> {
-    let mut fresh = vec![keygen::generate(&policy.source)?, keygen::generate(&policy.source)?];
+pub fn retire(
+    conn: &mut DbConnection,
+    policy: &KeyPolicy,
+    master_key: &MasterKey,
+    kid: &str,
+    now_ms: i64,
+) -> Result<Retired> {
+    let mut fresh = vec![
+        keygen::generate(&policy.source)?,
+        keygen::generate(&policy.source)?,
+    ];
     store::exclusive_transaction(conn, Lock::SigningKeys, |conn| -> Result<Retired> {
         let rows = signing_keys::list(conn)?;
         let infos = classify(&rows, now_ms, policy.max_token_lifetime_ms);
-        let Some(info) = infos.iter().find(|i| i.kid == kid && i.status != KeyStatus::Retired) else {
+        let Some(info) = infos
+            .iter()
+            .find(|i| i.kid == kid && i.status != KeyStatus::Retired)
+        else {
             return Ok(Retired::NotFound);
         };
         if info.status == KeyStatus::Active {

@@ -1,0 +1,8 @@
+//! One integration-test binary: each module is one endpoint or flow.
+
+#[macro_use]
+mod helpers;
+
+mod foundation;
+mod login;
+mod refresh;

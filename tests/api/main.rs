@@ -6,3 +6,4 @@ mod helpers;
 mod foundation;
 mod login;
 mod refresh;
+mod resilience;

@@ -27,6 +27,7 @@ pub struct AppState {
     pub key_policy: KeyPolicy,
     pub hasher: PasswordHasher,
     pub login_limiter: LoginLimiter,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,6 +95,7 @@ impl AppState {
             key_policy,
             hasher,
             login_limiter,
+            metrics: crate::metrics::Metrics::new(),
         })
     }
 

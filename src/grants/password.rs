@@ -107,6 +107,7 @@ pub fn record_failure(
     context: &RequestContext,
     now: i64,
 ) -> Result<()> {
+    state.metrics.login_failures.inc();
     store::transaction(conn, |conn| -> Result<()> {
         let failures = users::count_failure(conn, &user.id, now)?;
         audit::record(
@@ -119,6 +120,7 @@ pub fn record_failure(
         )?;
         if let Some(lock) = lock_duration(failures.max(0) as u32, state.settings.lockout_threshold)
         {
+            state.metrics.account_lockouts.inc();
             users::set_locked_until(conn, &user.id, Some(now + lock))?;
             audit::record(
                 conn,
@@ -148,6 +150,7 @@ pub fn complete(
     now: i64,
 ) -> Result<IssuedTokens> {
     let Some(user) = attempt.user else {
+        state.metrics.login_failures.inc();
         store::transaction(conn, |conn| -> Result<()> {
             audit::record(
                 conn,

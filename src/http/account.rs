@@ -146,6 +146,7 @@ pub async fn revoke_session(
         sessions::revoke_session(conn, &sid, Some(&claims.sub), &claims.sub, ip, crate::now())
     })
     .await?;
+    state.metrics.revocations.inc();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -156,10 +157,11 @@ pub async fn revoke_all_sessions(
 ) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    blocking(&state, move |conn, _| {
+    let revoked = blocking(&state, move |conn, _| {
         sessions::revoke_all_sessions(conn, &claims.sub, None, &claims.sub, ip, crate::now())
     })
     .await?;
+    state.metrics.revocations.inc_by(revoked as u64);
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -11,7 +11,7 @@ pub mod token;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::middleware::{Condition, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -88,6 +88,7 @@ fn resource(path: &str) -> actix_web::Resource {
 /// The route table.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
             resource("/.well-known/oauth-authorization-server")
@@ -147,6 +148,27 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
             .configure(configure)
             .default_service(web::to(not_found))
             .wrap(Condition::new(cors_enabled, cors(&data)))
+            .wrap_fn(|req, service| {
+                let started = std::time::Instant::now();
+                let route = req
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_string());
+                let method = req.method().to_string();
+                let state = req.app_data::<web::Data<AppState>>().cloned();
+                let response = service.call(req);
+                async move {
+                    let response = response.await?;
+                    if let Some(state) = state {
+                        state.metrics.observe_request(
+                            &route,
+                            &method,
+                            response.status().as_u16(),
+                            started.elapsed().as_secs_f64(),
+                        );
+                    }
+                    Ok(response)
+                }
+            })
             // Path only: query strings may carry secrets, and headers and bodies do.
             .wrap(
                 Logger::new(r#"%{ip}xi "%{r}xi" %s %Dms"#)

@@ -117,7 +117,14 @@ pub async fn issue_token(
         ))),
     };
     match result {
-        Ok(issued) => Ok(token_response(issued)),
+        Ok(issued) => {
+            state
+                .metrics
+                .tokens_issued
+                .with_label_values(&[grant_type.as_str()])
+                .inc();
+            Ok(token_response(issued))
+        }
         Err(Error::InvalidClient(message)) => {
             // Failed client authentications count toward the address's limit.
             limit_attempts(&state, ip)?;
@@ -167,7 +174,7 @@ pub async fn revoke(
     let token = required(form.token, "token")?;
     let hint = form.token_type_hint;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    blocking(&state, move |conn, state| {
+    let revoked = blocking(&state, move |conn, state| {
         let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
         crate::sessions::revoke_token(
             conn,
@@ -180,6 +187,9 @@ pub async fn revoke(
         )
     })
     .await?;
+    if revoked {
+        state.metrics.revocations.inc();
+    }
     Ok(ok_empty())
 }
 

@@ -5,5 +5,6 @@ mod helpers;
 
 mod foundation;
 mod login;
+mod operations;
 mod refresh;
 mod resilience;

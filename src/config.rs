@@ -100,6 +100,12 @@ pub struct ConfigArgs {
     /// How long audit events are kept.
     #[arg(long, env = "TESSERA_AUDIT_RETENTION", default_value = "90d")]
     pub audit_retention: String,
+    /// PEM certificate chain: serve HTTPS (with TESSERA_TLS_KEY).
+    #[arg(long, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of TESSERA_TLS_CERT.
+    #[arg(long, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the database lives, told by the URL scheme and never guessed.
@@ -214,6 +220,15 @@ pub struct Settings {
     pub db_pool_size: u32,
     pub workers: usize,
     pub audit_retention: i64,
+    /// Certificate chain and key files when serving HTTPS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 fn named<T>(var: &str, flag: &str, result: Result<T>) -> Result<T> {
@@ -238,8 +253,25 @@ impl ConfigArgs {
                 )
             }),
         )?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                crate::tls::server_config(cert, key)?;
+                Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+            (Some(_), None) => {
+                bail!("invalid TESSERA_TLS_KEY (--tls-key): required with TESSERA_TLS_CERT")
+            }
+            (None, Some(_)) => {
+                bail!("invalid TESSERA_TLS_CERT (--tls-cert): required with TESSERA_TLS_KEY")
+            }
+        };
         let issuer = match &self.issuer {
             Some(issuer) => named("TESSERA_ISSUER", "issuer", parse_issuer(issuer))?,
+            None if tls.is_some() => format!("https://{listen}"),
             None => format!("http://{listen}"),
         };
         let master_key = match (&self.master_key, &self.master_key_file) {
@@ -414,6 +446,7 @@ impl ConfigArgs {
             db_pool_size,
             workers,
             audit_retention,
+            tls,
         })
     }
 }

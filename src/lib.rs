@@ -17,6 +17,7 @@ pub mod passwords;
 pub mod ratelimit;
 pub mod sessions;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 
 /// The current time as unix seconds, the unit of every instant tessera stores.

@@ -133,6 +133,7 @@ fn cors(state: &AppState) -> actix_cors::Cors {
 /// Builds the server on `listener`; it runs when awaited.
 pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
     let workers = state.settings.workers;
+    let tls = state.settings.tls.clone();
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         let cors_enabled = !data.settings.cors_origins.is_empty();
@@ -181,8 +182,14 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
             )
     })
     .workers(workers)
-    .shutdown_timeout(5)
-    .listen(listener)?
+    .shutdown_timeout(5);
+    let server = match &tls {
+        Some(files) => server.listen_rustls_0_23(
+            listener,
+            crate::tls::server_config(&files.cert, &files.key)?,
+        )?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(server)
 }

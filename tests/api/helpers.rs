@@ -139,6 +139,7 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
         db_pool_size: 4,
         workers: 1,
         audit_retention: 90 * 86_400,
+        tls: None,
     }
 }
 

@@ -71,3 +71,48 @@ async fn metrics_count_requests_tokens_failures_reuse_and_revocations() {
     assert!(metric_value(&text, "tessera_signing_key_age_seconds").is_some());
     assert!(metric_value(&text, r#"tessera_db_pool_connections{state="idle"}"#).is_some());
 }
+
+#[tokio::test]
+async fn with_a_certificate_and_key_tessera_serves_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.tls = Some(tessera::config::TlsFiles { cert, key })
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let https = app.address.replace("http://", "https://");
+    let response = client.get(format!("{https}/healthz")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let jwks: serde_json::Value = client
+        .get(format!("{https}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!jwks["keys"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_certificate_without_a_key_stops_start_up_naming_the_missing_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(dir.path())
+        .env("TESSERA_TLS_CERT", dir.path().join("cert.pem"))
+        .env_remove("TESSERA_TLS_KEY")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("TESSERA_TLS_KEY"));
+}

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod mfa;
 pub mod passwords;
 pub mod ratelimit;
 pub mod sessions;

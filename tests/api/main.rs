@@ -5,4 +5,5 @@ mod helpers;
 
 mod foundation;
 mod login;
+mod mfa;
 mod refresh;

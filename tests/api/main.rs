@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod browser;
 mod foundation;
 mod login;
 mod mfa;

@@ -113,6 +113,7 @@ impl AppState {
         let mut conn = self.db.get()?;
         let now = crate::now();
         store::revoked_tokens::purge_expired(&mut conn, now)?;
+        store::mfa::purge_expired_tokens(&mut conn, now)?;
         store::sessions::delete_ended(&mut conn, now - 86_400)?;
         store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
         self.login_limiter.clean();

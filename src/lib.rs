@@ -13,6 +13,7 @@ pub mod error;
 pub mod grants;
 pub mod http;
 pub mod metrics;
+pub mod mfa;
 pub mod passwords;
 pub mod ratelimit;
 pub mod sessions;

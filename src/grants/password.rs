@@ -171,6 +171,23 @@ pub fn complete(
     if user.disabled {
         return Err(Error::InvalidGrant("account disabled".into()));
     }
+    if crate::mfa::is_enabled(conn, &user.id)? {
+        // No session yet, and failures are not reset: the lock must keep counting wrong
+        // codes across password re-entries.
+        let mfa_token = store::transaction(conn, |conn| {
+            if let Some(hash) = &verdict.rehashed {
+                users::set_password_hash(conn, &user.id, hash, now)?;
+            }
+            crate::mfa::issue_mfa_token(
+                conn,
+                &user.id,
+                &attempt.client.client_id,
+                &attempt.scope,
+                now,
+            )
+        })?;
+        return Err(Error::MfaRequired { mfa_token });
+    }
     store::transaction(conn, |conn| {
         users::reset_failures(conn, &user.id)?;
         if let Some(hash) = &verdict.rehashed {

@@ -2,10 +2,12 @@
 //! handlers share (blocking database work, bearer authentication).
 
 pub mod account;
+pub mod browser;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod metadata;
+pub mod mfa;
 pub mod token;
 
 use std::net::TcpListener;
@@ -115,7 +117,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/account/sessions/{sid}").route(web::delete().to(account::revoke_session)),
         )
-        .service(resource("/account/password").route(web::put().to(account::change_password)));
+        .service(resource("/account/password").route(web::put().to(account::change_password)))
+        .service(
+            resource("/account/mfa/totp")
+                .route(web::post().to(mfa::enrol))
+                .route(web::delete().to(mfa::disable)),
+        )
+        .service(resource("/account/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
+        .service(resource("/admin/users/{id}/mfa").route(web::delete().to(mfa::admin_reset)));
 }
 
 fn cors(state: &AppState) -> actix_cors::Cors {
@@ -149,6 +158,9 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
             .configure(configure)
             .default_service(web::to(not_found))
             .wrap(Condition::new(cors_enabled, cors(&data)))
+            .wrap(actix_web::middleware::from_fn(
+                browser::cors_refusals_as_json,
+            ))
             .wrap_fn(|req, service| {
                 let started = std::time::Instant::now();
                 let route = req

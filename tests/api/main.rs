@@ -3,8 +3,10 @@
 #[macro_use]
 mod helpers;
 
+mod browser;
 mod foundation;
 mod login;
 mod operations;
+mod mfa;
 mod refresh;
 mod resilience;

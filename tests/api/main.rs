@@ -4,5 +4,6 @@
 mod helpers;
 
 mod foundation;
+mod keys;
 mod login;
 mod refresh;

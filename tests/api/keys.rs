@@ -341,7 +341,7 @@ both_backends! {
         let active = kid_of(&old.access_token);
         let staged = kids_with(&app.state, KeyStatus::Staged).remove(0);
         retire(&app, &active);
-        assert_eq!(kids_with(&app.state, KeyStatus::Active), [staged.clone()]);
+        assert_eq!(kids_with(&app.state, KeyStatus::Active), vec![staged.clone()]);
         let published = kids(&jwks(&app).await);
         assert!(!published.contains(&active));
         assert_error(app.get_bearer("/userinfo", &old.access_token).await, 401, "invalid_token").await;

@@ -6,4 +6,6 @@ mod helpers;
 mod foundation;
 mod keys;
 mod login;
+mod reachable;
 mod refresh;
+mod resource_server;

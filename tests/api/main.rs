@@ -9,3 +9,4 @@ mod login;
 mod reachable;
 mod refresh;
 mod resource_server;
+mod third_party;

@@ -458,31 +458,17 @@ async fn open_at_once(backend: Backend, count: usize) -> Vec<AppState> {
     states
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_starting_at_once_on_an_empty_postgres_end_with_exactly_one_active_key() {
-    let Some(backend) = Backend::postgres() else {
-        return;
-    };
-    let states = open_at_once(backend, 3).await;
-    let infos = key_infos(&states[0]);
-    assert_eq!(infos.len(), 2, "{infos:?}");
-    assert_eq!(
-        infos
-            .iter()
-            .filter(|i| i.status == KeyStatus::Active)
-            .count(),
-        1
-    );
-    assert_eq!(
-        infos
-            .iter()
-            .filter(|i| i.status == KeyStatus::Staged)
-            .count(),
-        1
-    );
-    let active = kids_with(&states[0], KeyStatus::Active);
-    for state in &states {
-        assert_eq!(state.keys.active_kid(), Some(active[0].clone()));
+both_backends! {
+    async fn instances_starting_at_once_on_an_empty_database_end_with_exactly_one_active_key(backend) {
+        let states = open_at_once(backend, 4).await;
+        let infos = key_infos(&states[0]);
+        assert_eq!(infos.len(), 2, "{infos:?}");
+        assert_eq!(infos.iter().filter(|i| i.status == KeyStatus::Active).count(), 1);
+        assert_eq!(infos.iter().filter(|i| i.status == KeyStatus::Staged).count(), 1);
+        let active = kids_with(&states[0], KeyStatus::Active);
+        for state in &states {
+            assert_eq!(state.keys.active_kid(), Some(active[0].clone()));
+        }
     }
 }
 

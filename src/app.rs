@@ -185,6 +185,11 @@ impl Application {
         self.port
     }
 
+    /// A handle that stops the server (tests stop an instance to see what outlives it).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// The shared state, for tests that look inside.
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone()

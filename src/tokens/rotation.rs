@@ -171,18 +171,15 @@ fn rotate_locked(
             store_key(conn, master_key, key, now_ms, now_ms)?
         }
     };
-    // Later staged keys keep their place; only stage a new one if none is left.
+    // Later staged keys keep their place; only stage a new one if none is left. Like a
+    // scheduled successor, it is published at least one JWKS cache lifetime before it signs.
     if staged.len() <= 1 {
         let key = fresh
             .pop()
             .ok_or_else(|| anyhow!("no generated key left"))?;
-        store_key(
-            conn,
-            master_key,
-            key,
-            now_ms,
-            now_ms + policy.rotation_interval_ms,
-        )?;
+        let activates_at =
+            (now_ms + policy.rotation_interval_ms).max(now_ms + policy.publish_lead_ms);
+        store_key(conn, master_key, key, now_ms, activates_at)?;
     }
     log::info!("rotated signing keys: {new_active} is active");
     Ok(new_active)

@@ -5,8 +5,12 @@ mod helpers;
 
 mod browser;
 mod foundation;
+mod keys;
 mod login;
-mod operations;
 mod mfa;
+mod operations;
+mod reachable;
 mod refresh;
 mod resilience;
+mod resource_server;
+mod third_party;

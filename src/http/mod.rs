@@ -2,6 +2,7 @@
 //! handlers share (blocking database work, bearer authentication).
 
 pub mod account;
+pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -114,7 +115,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/account/sessions/{sid}").route(web::delete().to(account::revoke_session)),
         )
-        .service(resource("/account/password").route(web::put().to(account::change_password)));
+        .service(resource("/account/password").route(web::put().to(account::change_password)))
+        .configure(admin::routes);
 }
 
 fn cors(state: &AppState) -> actix_cors::Cors {

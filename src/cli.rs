@@ -119,7 +119,11 @@ pub enum KeysCommand {
     /// Make the staged key (or a new one) active now and stage a fresh one.
     Rotate,
     /// Retire a key now, dropping it from the JWKS (for a compromised key).
-    Retire { kid: String },
+    Retire {
+        /// The key id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 /// `tessera sessions …`.
@@ -402,4 +406,50 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_kid_beginning_with_a_dash_is_taken_as_the_kid() {
+        let cli = Cli::try_parse_from(["tessera", "keys", "retire", "-x9Zk"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys(KeysCommand::Retire { kid })) if kid == "-x9Zk"
+        ));
+    }
+
+    #[test]
+    fn roles_are_given_after_the_username_or_with_role_flags() {
+        let cli = Cli::try_parse_from([
+            "tessera",
+            "users",
+            "set-roles",
+            "alice",
+            "admin",
+            "--role",
+            "editor",
+        ])
+        .unwrap();
+        let Some(Command::Users(UsersCommand::SetRoles {
+            username,
+            roles,
+            role_flags,
+        })) = cli.command
+        else {
+            panic!("parsed as {:?}", cli.command);
+        };
+        assert_eq!(username, "alice");
+        assert_eq!(roles, ["admin"]);
+        assert_eq!(role_flags, ["editor"]);
+    }
 }

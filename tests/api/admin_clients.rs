@@ -38,6 +38,7 @@ both_backends! {
         assert_eq!(created["scopes"], json!(["read", "write"]));
         assert_eq!(created["audience"], "https://reports.example");
         assert_eq!(created["access_token_ttl"], 120);
+        assert!(chrono::DateTime::parse_from_rfc3339(created["created_at"].as_str().unwrap()).is_ok());
         let secret = created["client_secret"].as_str().unwrap().to_string();
         assert!(secret.len() >= 43, "256 random bits");
 

@@ -102,8 +102,13 @@ impl AppState {
     /// Reloads signing keys from the database (staging or activating as due).
     pub fn sync_keys(&self) -> Result<bool> {
         let mut conn = self.db.get()?;
-        rotation::ensure_keys(&mut conn, &self.key_policy, &self.master_key, now_ms())?;
-        let rows = store::signing_keys::list(&mut conn)?;
+        self.sync_keys_on(&mut conn)
+    }
+
+    /// [`AppState::sync_keys`] on a connection the caller already holds.
+    pub fn sync_keys_on(&self, conn: &mut store::DbConnection) -> Result<bool> {
+        rotation::ensure_keys(conn, &self.key_policy, &self.master_key, now_ms())?;
+        let rows = store::signing_keys::list(conn)?;
         self.keys.refresh(rows, now_ms())
     }
 

@@ -3,6 +3,7 @@
 //! The module map and the rules that hold between modules are in `docs/architecture.md`.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod cli;

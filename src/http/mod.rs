@@ -2,6 +2,7 @@
 //! handlers share (blocking database work, bearer authentication).
 
 pub mod account;
+pub mod admin;
 pub mod browser;
 pub mod error;
 pub mod extract;
@@ -124,7 +125,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(mfa::disable)),
         )
         .service(resource("/account/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
-        .service(resource("/admin/users/{id}/mfa").route(web::delete().to(mfa::admin_reset)));
+        .service(resource("/admin/users/{id}/mfa").route(web::delete().to(mfa::admin_reset)))
+        .configure(admin::routes);
 }
 
 fn cors(state: &AppState) -> actix_cors::Cors {

@@ -376,3 +376,11 @@ pub fn header(token: &str) -> Value {
     )
     .unwrap()
 }
+
+/// The operator tests name when they rotate or retire keys directly.
+pub fn test_operator() -> tessera::tokens::rotation::Operator {
+    tessera::tokens::rotation::Operator {
+        actor: "test".into(),
+        ip: None,
+    }
+}

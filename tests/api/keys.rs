@@ -63,8 +63,14 @@ fn kids_with(state: &AppState, status: KeyStatus) -> Vec<String> {
 fn rotate(app: &TestApp) -> String {
     let state = &app.state;
     let mut conn = state.db.get().unwrap();
-    let kid =
-        rotation::rotate_now(&mut conn, &state.key_policy, &state.master_key, now_ms()).unwrap();
+    let kid = rotation::rotate_now(
+        &mut conn,
+        &state.key_policy,
+        &state.master_key,
+        now_ms(),
+        &test_operator(),
+    )
+    .unwrap();
     state.sync_keys().unwrap();
     kid
 }
@@ -79,6 +85,7 @@ fn retire(app: &TestApp, kid: &str) {
         &state.master_key,
         kid,
         now_ms(),
+        &test_operator(),
     )
     .unwrap();
     assert_eq!(outcome, Retired::Done);

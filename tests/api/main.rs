@@ -3,7 +3,14 @@
 #[macro_use]
 mod helpers;
 
+mod admin;
+mod admin_audit;
+mod admin_clients;
+mod admin_keys;
+mod admin_users;
 mod browser;
+mod cli;
+mod client_credentials;
 mod foundation;
 mod keys;
 mod login;

@@ -85,7 +85,14 @@ fn with_header(token: &str, change: impl FnOnce(&mut Value)) -> String {
 fn rotate(app: &TestApp) {
     let state = &app.state;
     let mut conn = state.db.get().unwrap();
-    rotation::rotate_now(&mut conn, &state.key_policy, &state.master_key, now_ms()).unwrap();
+    rotation::rotate_now(
+        &mut conn,
+        &state.key_policy,
+        &state.master_key,
+        now_ms(),
+        &test_operator(),
+    )
+    .unwrap();
     state.sync_keys().unwrap();
 }
 

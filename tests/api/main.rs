@@ -12,6 +12,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod client_credentials;
+mod crash;
 mod foundation;
 mod keys;
 mod login;

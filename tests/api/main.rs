@@ -14,6 +14,7 @@ mod cli;
 mod client_credentials;
 mod crash;
 mod foundation;
+mod instances;
 mod keys;
 mod login;
 mod mfa;

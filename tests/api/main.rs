@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod abuse;
 mod admin;
 mod admin_audit;
 mod admin_clients;

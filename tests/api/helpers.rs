@@ -384,3 +384,105 @@ pub fn test_operator() -> tessera::tokens::rotation::Operator {
         ip: None,
     }
 }
+
+/// A tessera process of its own, for tests that read its output.
+pub struct Process {
+    pub child: std::process::Child,
+    pub address: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts `tessera serve` in `dir` with `env` added (at least the database URL and the
+    /// master key); waits for `/readyz`.
+    /// Its output is kept for [`Process::finish`].
+    pub async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
+        Self::launch(dir, env, true).await
+    }
+
+    /// Like [`Process::start`], with the output thrown away: a process under load fills an
+    /// unread pipe and then stalls.
+    pub async fn start_quiet(dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
+        Self::launch(dir, env, false).await
+    }
+
+    async fn launch(dir: &std::path::Path, env: &[(&str, &str)], capture: bool) -> Process {
+        let output = || {
+            if capture {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            }
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TESSERA_") || key == "RUST_LOG" {
+                command.env_remove(key);
+            }
+        }
+        command
+            .current_dir(dir)
+            .arg("serve")
+            .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TESSERA_ARGON2_MEMORY_KIB", "256")
+            .env("TESSERA_ARGON2_ITERATIONS", "1")
+            .env("TESSERA_WORKERS", "1")
+            .envs(env.iter().copied())
+            .stdout(output())
+            .stderr(output());
+        let mut child = command.spawn().expect("starting tessera");
+        let address = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while client
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tessera did not become ready"
+            );
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("tessera exited at start-up: {status}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Process { child, address }
+    }
+
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would, and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the process and returns everything it wrote.
+    pub fn finish(mut self) -> String {
+        let _ = self.child.kill();
+        let output = std::mem::replace(
+            &mut self.child,
+            std::process::Command::new("true").spawn().unwrap(),
+        )
+        .wait_with_output()
+        .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+}

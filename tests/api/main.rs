@@ -3,19 +3,24 @@
 #[macro_use]
 mod helpers;
 
+mod abuse;
 mod admin;
 mod admin_audit;
 mod admin_clients;
 mod admin_keys;
 mod admin_users;
+mod bad_input;
 mod browser;
 mod cli;
 mod client_credentials;
+mod crash;
 mod foundation;
+mod instances;
 mod keys;
 mod login;
 mod mfa;
 mod operations;
+mod properties;
 mod reachable;
 mod refresh;
 mod resilience;

@@ -219,67 +219,6 @@ async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
     assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
 }
 
-/// A tessera process of its own, for tests that read its output.
-pub struct Process {
-    pub child: std::process::Child,
-    pub address: String,
-}
-
-impl Process {
-    /// Starts `tessera serve` on SQLite in `dir` with `env` added; waits for `/readyz`.
-    pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Process {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TESSERA_") || key == "RUST_LOG" {
-                command.env_remove(key);
-            }
-        }
-        command
-            .current_dir(dir)
-            .arg("serve")
-            .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
-            .env("TESSERA_ARGON2_MEMORY_KIB", "256")
-            .env("TESSERA_ARGON2_ITERATIONS", "1")
-            .env("TESSERA_WORKERS", "1")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = command.spawn().expect("starting tessera");
-        let address = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client
-            .get(format!("{address}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().as_u16() != 200)
-            .unwrap_or(true)
-        {
-            assert!(Instant::now() < deadline, "tessera did not become ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Process { child, address }
-    }
-
-    /// Stops the process and returns everything it wrote.
-    pub fn finish(mut self) -> String {
-        let _ = self.child.kill();
-        let output = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logs_never_contain_a_password_token_or_secret() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ mod foundation;
 mod keys;
 mod login;
 mod mfa;
+mod openapi;
 mod operations;
 mod reachable;
 mod refresh;

@@ -386,8 +386,8 @@ pub struct Introspection {
     /// Access tokens only.
     nbf: Option<i64>,
     iss: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    aud: Option<serde_json::Value>,
+    /// The resource audience; for a refresh token, the issuer.
+    aud: Option<String>,
     jti: Option<String>,
     sid: Option<String>,
     /// Access tokens only.

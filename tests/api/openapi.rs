@@ -315,3 +315,177 @@ async fn openapi_spec_validator_accepts_the_document() {
     )
     .await;
 }
+
+/// The properties and required keys of an object schema, `allOf` parts merged.
+fn object_shape<'a>(
+    doc: &'a Value,
+    schema: &'a Value,
+) -> (Vec<(&'a str, &'a Value)>, Vec<&'a str>) {
+    let schema = resolve(doc, schema);
+    let mut properties = Vec::new();
+    let mut required = Vec::new();
+    if let Some(parts) = schema["allOf"].as_array() {
+        for part in parts {
+            let (p, r) = object_shape(doc, part);
+            properties.extend(p);
+            required.extend(r);
+        }
+    }
+    if let Some(map) = schema["properties"].as_object() {
+        properties.extend(map.iter().map(|(k, v)| (k.as_str(), v)));
+    }
+    if let Some(list) = schema["required"].as_array() {
+        required.extend(list.iter().filter_map(Value::as_str));
+    }
+    (properties, required)
+}
+
+/// Checks that `value` has the keys `schema` requires and no key it does not describe,
+/// down through nested objects and arrays.
+fn assert_conforms(doc: &Value, schema: &Value, value: &Value, at: &str) {
+    let schema = resolve(doc, schema);
+    match value {
+        Value::Object(map) => {
+            let (properties, required) = object_shape(doc, schema);
+            if properties.is_empty() {
+                return; // a free-form object (custom attributes, audit details)
+            }
+            for key in &required {
+                assert!(
+                    map.contains_key(*key),
+                    "{at}: `{key}` is required but absent"
+                );
+            }
+            for (key, item) in map {
+                let property = properties
+                    .iter()
+                    .find(|(name, _)| name == key)
+                    .unwrap_or_else(|| panic!("{at}: `{key}` is not in the schema"));
+                assert_conforms(doc, property.1, item, &format!("{at}.{key}"));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                assert_conforms(doc, &schema["items"], item, &format!("{at}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The schema of `method path`'s `status` JSON response.
+fn response_schema<'a>(doc: &'a Value, method: &str, path: &str, status: &str) -> &'a Value {
+    let response = resolve(doc, &doc["paths"][path][method]["responses"][status]);
+    let schema = &response["content"]["application/json"]["schema"];
+    assert!(
+        !schema.is_null(),
+        "{method} {path} {status} has no JSON schema"
+    );
+    schema
+}
+
+#[tokio::test]
+async fn answers_have_the_documented_shapes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let check = |method: &str, path: &str, status: &str, body: &Value| {
+        let schema = response_schema(&doc, method, path, status);
+        assert_conforms(&doc, schema, body, &format!("{method} {path} {status}"));
+    };
+    let get_json = |path: &'static str, token: Option<String>| {
+        let app = &app;
+        async move {
+            let request = app.client.get(app.url(path));
+            let request = match token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            };
+            request.send().await.unwrap().json::<Value>().await.unwrap()
+        }
+    };
+
+    check("get", "/healthz", "200", &get_json("/healthz", None).await);
+    check("get", "/readyz", "200", &get_json("/readyz", None).await);
+    let discovery = get_json("/.well-known/openid-configuration", None).await;
+    check(
+        "get",
+        "/.well-known/openid-configuration",
+        "200",
+        &discovery,
+    );
+    let jwks = get_json("/.well-known/jwks.json", None).await;
+    check("get", "/.well-known/jwks.json", "200", &jwks);
+
+    let registered = app
+        .post_json(
+            "/register",
+            &json!({ "username": "dora", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    check(
+        "post",
+        "/register",
+        "201",
+        &registered.json().await.unwrap(),
+    );
+    let taken = app
+        .post_json(
+            "/register",
+            &json!({ "username": "dora", "password": PASSWORD }),
+        )
+        .await;
+    check("post", "/register", "409", &taken.json().await.unwrap());
+
+    let login = app.login("dora", PASSWORD).await;
+    check("post", "/oauth/token", "200", &login.body);
+    let token = Some(login.access_token.clone());
+    check(
+        "get",
+        "/userinfo",
+        "200",
+        &get_json("/userinfo", token.clone()).await,
+    );
+    let sessions = get_json("/account/sessions", token).await;
+    check("get", "/account/sessions", "200", &sessions);
+
+    let secret = app.confidential_client("inspector");
+    let introspection = app
+        .client
+        .post(app.url("/oauth/introspect"))
+        .basic_auth("inspector", Some(&secret))
+        .form(&[("token", login.access_token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(introspection["active"], true);
+    check("post", "/oauth/introspect", "200", &introspection);
+
+    app.create_user("root", &["admin"]);
+    let admin = app.login("root", PASSWORD).await;
+    let admin_token = Some(admin.access_token.clone());
+    for path in [
+        "/admin/users",
+        "/admin/clients",
+        "/admin/keys",
+        "/admin/audit",
+    ] {
+        let page = get_json(path, admin_token.clone()).await;
+        assert!(
+            page["items"].as_array().is_some_and(|i| !i.is_empty()),
+            "{path}: {page}"
+        );
+        check("get", path, "200", &page);
+    }
+
+    let unauthorized = app.get("/userinfo").await;
+    check(
+        "get",
+        "/userinfo",
+        "401",
+        &unauthorized.json().await.unwrap(),
+    );
+}

@@ -99,16 +99,21 @@ pub fn create_user(
 }
 
 /// A user as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: String,
     pub username: String,
     pub email: Option<String>,
     pub roles: Vec<String>,
+    /// Custom attributes, copied into access tokens under `attributes`.
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
     pub disabled: bool,
+    #[schema(format = DateTime)]
     pub locked_until: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
 }
 

@@ -21,9 +21,11 @@ use crate::tokens::rotation::{self, Operator, Retired};
 pub const CLI_ACTOR: &str = "cli";
 
 /// One page of a listing: `{"items":[…],"next_cursor":"…"|null}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -258,18 +260,23 @@ pub fn rotate_client_secret(
 // ---- signing keys ----
 
 /// A signing key as operators see it: where it stands and when things happen to it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub kid: String,
     pub status: KeyStatus,
     pub bits: i32,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// When it started (or starts) signing.
+    #[schema(format = DateTime)]
     pub activates_at: String,
     /// When it stopped (or will stop) signing, once a successor is known.
+    #[schema(format = DateTime)]
     pub deactivates_at: Option<String>,
     /// When it leaves (or left) the JWKS, once known.
+    #[schema(format = DateTime)]
     pub published_until: Option<String>,
+    #[schema(format = DateTime)]
     pub retired_at: Option<String>,
 }
 
@@ -345,16 +352,19 @@ pub fn retire_key(
 // ---- audit ----
 
 /// An audit event as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     pub id: i64,
+    #[schema(format = DateTime)]
     pub at: String,
     #[serde(rename = "type")]
     pub event_type: String,
+    /// A user id, or `cli` for the operator CLI.
     pub actor: Option<String>,
     pub user_id: Option<String>,
     pub client_id: Option<String>,
     pub ip: Option<String>,
+    /// Event-specific details.
     pub details: Value,
 }
 

@@ -20,7 +20,7 @@ pub mod grant {
 }
 
 /// A client as the rest of tessera sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Client {
     pub client_id: String,
     pub public: bool,
@@ -33,6 +33,7 @@ pub struct Client {
     pub refresh_cookie: bool,
     /// Unix seconds; shown as RFC 3339 like every other instant of the admin API.
     #[serde(serialize_with = "serialize_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(skip)]
     secret_hash: Option<String>,
@@ -173,10 +174,11 @@ pub struct NewClient {
 }
 
 /// A client just created or with a new secret: the only moment the secret exists in clear.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ClientWithSecret {
     #[serde(flatten)]
     pub client: Client,
+    /// 256 random bits, base64url; null for a public client.
     pub client_secret: Option<String>,
 }
 

@@ -63,13 +63,17 @@ pub fn check_live(conn: &mut DbConnection, claims: &AccessClaims, now: i64) -> R
 }
 
 /// A session as its owner and admins see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SessionView {
+    /// The session id (`sid` in tokens).
     pub id: String,
     pub user_id: String,
     pub client_id: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_used_at: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
     pub user_agent: Option<String>,
     pub ip: Option<String>,

@@ -2,29 +2,69 @@
 //! `PUT /account/password`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::{self, rfc3339};
+use crate::admin::Page;
 use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::error::Error;
 use crate::grants::RequestContext;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, user_agent, JsonOrForm};
+use crate::http::openapi::responses::{
+    NotFound, OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use crate::http::token::limit_attempts;
 use crate::http::{authenticate, blocking};
-use crate::sessions;
+use crate::sessions::{self, SessionView};
 use crate::store::users;
 
 /// The registration body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RegisterBody {
+    /// 3–64 characters: ASCII letters, digits, `._-@`; unique case-insensitively.
+    #[schema(required = true, min_length = 3, max_length = 64)]
     username: Option<String>,
+    /// 8–128 characters, not a common password, not the username.
+    #[schema(required = true, min_length = 8, max_length = 128, format = Password)]
     password: Option<String>,
     email: Option<String>,
 }
 
+/// The new account.
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    id: String,
+    username: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
 /// `POST /register` → 201 `{"id","username","created_at"}`.
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "account",
+    request_body(content(
+        (RegisterBody = "application/json"),
+        (RegisterBody = "application/x-www-form-urlencoded"),
+    )),
+    responses(
+        (status = 201, description = "The account was created", body = Registered),
+        (status = 400, description = "`invalid_request` (missing field, bad username, \
+            malformed body) or `weak_password` (saying why)", body = ErrorBody),
+        (status = 403, description = "`forbidden`: registration is closed", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -76,12 +116,43 @@ pub async fn register(
         })
     })
     .await?;
-    Ok(HttpResponse::Created().json(
-        json!({ "id": user.id, "username": user.username, "created_at": rfc3339(user.created_at) }),
-    ))
+    Ok(HttpResponse::Created().json(Registered {
+        created_at: rfc3339(user.created_at),
+        id: user.id,
+        username: user.username,
+    }))
 }
 
-/// `GET /userinfo` (and `POST`, as OpenID Connect allows).
+/// The `/userinfo` answer. Only describes the body `accounts::userinfo` builds in the
+/// OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UserInfo {
+    /// The user id.
+    sub: String,
+    username: String,
+    email: Option<String>,
+    roles: Vec<String>,
+    mfa_enabled: bool,
+    /// Custom attributes, as in access tokens.
+    #[schema(value_type = Object)]
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `GET /userinfo`: the token's user.
+#[utoipa::path(
+    get,
+    path = "/userinfo",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = UserInfo,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
     let (user, mfa_enabled) = blocking(&state, move |conn, _| {
@@ -95,10 +166,35 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
         .json(accounts::userinfo(&user, mfa_enabled)))
 }
 
+/// `POST /userinfo`: the same, as OpenID Connect allows.
+#[utoipa::path(
+    post,
+    path = "/userinfo",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = UserInfo,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
+pub async fn userinfo_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Error> {
+    userinfo(req, state).await
+}
+
 /// Paging parameters.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size: default 50, at most 500.
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -116,6 +212,22 @@ impl PageQuery {
 }
 
 /// `GET /account/sessions`: the caller's live sessions, `current` marking this one.
+#[utoipa::path(
+    get,
+    path = "/account/sessions",
+    tag = "account",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of live sessions, newest first",
+            body = Page<SessionView>),
+        (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string",
+            body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn list_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -135,10 +247,27 @@ pub async fn list_sessions(
         )
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items, "next_cursor": next })))
+    Ok(HttpResponse::Ok().json(Page {
+        items,
+        next_cursor: next,
+    }))
 }
 
 /// `DELETE /account/sessions/{sid}`: ends one of the caller's sessions.
+#[utoipa::path(
+    delete,
+    path = "/account/sessions/{sid}",
+    tag = "account",
+    params(("sid" = String, Path, description = "The session id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The session was revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn revoke_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -156,6 +285,18 @@ pub async fn revoke_session(
 }
 
 /// `DELETE /account/sessions`: log out everywhere, this session included.
+#[utoipa::path(
+    delete,
+    path = "/account/sessions",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session of the user was revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn revoke_all_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -171,14 +312,39 @@ pub async fn revoke_all_sessions(
 }
 
 /// The password change body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct PasswordBody {
+    #[schema(required = true, format = Password)]
     current_password: Option<String>,
+    /// Under the registration policy.
+    #[schema(required = true, min_length = 8, max_length = 128, format = Password)]
     new_password: Option<String>,
 }
 
 /// `PUT /account/password`: checks the current password and the policy, then revokes every
 /// other session.
+#[utoipa::path(
+    put,
+    path = "/account/password",
+    tag = "account",
+    request_body(content(
+        (PasswordBody = "application/json"),
+        (PasswordBody = "application/x-www-form-urlencoded"),
+    )),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Changed; every other session was revoked"),
+        (status = 400, description = "`invalid_request` (missing field, malformed body), \
+            `weak_password` (saying why) or `invalid_grant` (current password is incorrect)",
+            body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn change_password(
     req: HttpRequest,
     state: web::Data<AppState>,

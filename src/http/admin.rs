@@ -4,52 +4,26 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 
-use crate::accounts::{self, UserChanges};
-use crate::admin::{self, AuditQuery};
+use crate::accounts::{self, UserChanges, UserView};
+use crate::admin::{self, AuditQuery, AuditView, KeyView, Page};
 use crate::app::AppState;
-use crate::clients::NewClient;
+use crate::clients::{Client, ClientWithSecret, NewClient};
 use crate::error::Error;
 use crate::grants::user_roles;
 use crate::http::account::PageQuery;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, JsonBody};
-use crate::http::{authenticate, blocking, require_admin, resource};
-use crate::sessions;
+use crate::http::openapi::responses::{
+    AdminOnly, NotFound, OtherError, PayloadTooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
+use crate::http::{authenticate, blocking, require_admin};
+use crate::sessions::{self, SessionView};
 use crate::tokens::rotation::Operator;
-
-/// The admin routes, added to the route table by `http::configure`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/admin/users").route(web::get().to(list_users)))
-        .service(
-            resource("/admin/users/{id}")
-                .route(web::get().to(get_user))
-                .route(web::patch().to(update_user))
-                .route(web::delete().to(delete_user)),
-        )
-        .service(
-            resource("/admin/users/{id}/sessions")
-                .route(web::get().to(list_user_sessions))
-                .route(web::delete().to(revoke_user_sessions)),
-        )
-        .service(resource("/admin/sessions/{sid}").route(web::delete().to(revoke_session)))
-        .service(
-            resource("/admin/clients")
-                .route(web::get().to(list_clients))
-                .route(web::post().to(create_client)),
-        )
-        .service(
-            resource("/admin/clients/{id}")
-                .route(web::get().to(get_client))
-                .route(web::delete().to(delete_client)),
-        )
-        .service(resource("/admin/clients/{id}/secret").route(web::post().to(rotate_client_secret)))
-        .service(resource("/admin/keys").route(web::get().to(list_keys)))
-        .service(resource("/admin/keys/rotate").route(web::post().to(rotate_keys)))
-        .service(resource("/admin/keys/{kid}").route(web::delete().to(retire_key)))
-        .service(resource("/admin/audit").route(web::get().to(list_audit)));
-}
 
 /// Authenticates an admin. The token must carry the `admin` role and the account must still
 /// hold it: a role taken away takes effect at once, not when the token expires.
@@ -83,14 +57,36 @@ fn no_content() -> HttpResponse {
 }
 
 /// `?q=&limit=&cursor=` of the user listing.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsersQuery {
+    /// Search in usernames and emails.
     q: Option<String>,
+    /// Page size: default 50, at most 500.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `GET /admin/users`.
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    params(
+        UsersQuery,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users, by username", body = Page<UserView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn list_users(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -111,6 +107,23 @@ pub async fn list_users(
 }
 
 /// `GET /admin/users/{id}`.
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The user id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn get_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -123,15 +136,40 @@ pub async fn get_user(
 }
 
 /// The `PATCH /admin/users/{id}` body; absent fields stay as they are.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatchBody {
+    /// Replaces the user's roles.
     roles: Option<Vec<String>>,
+    /// Disabling ends every session of the user.
     disabled: Option<bool>,
+    /// Replaces the custom attributes (at most 16 KiB of JSON).
+    #[schema(value_type = Option<Object>)]
     attributes: Option<Map<String, Value>>,
 }
 
 /// `PATCH /admin/users/{id}`: roles, attributes, disabling (which ends every session).
+#[utoipa::path(
+    patch,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The user id"),
+    ),
+    request_body(content = UserPatchBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated user", body = UserView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: unknown field, bad role, attributes over 16 KiB, malformed body", body = ErrorBody),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn update_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -160,6 +198,23 @@ pub async fn update_user(
 }
 
 /// `DELETE /admin/users/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The user id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The user and their sessions are gone"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn delete_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -181,6 +236,25 @@ pub async fn delete_user(
 }
 
 /// `GET /admin/users/{id}/sessions`.
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}/sessions",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The user id"),
+        PageQuery,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the user's live sessions, newest first", body = Page<SessionView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn list_user_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -199,6 +273,23 @@ pub async fn list_user_sessions(
 }
 
 /// `DELETE /admin/users/{id}/sessions`.
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}/sessions",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The user id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session of the user was revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn revoke_user_sessions(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -214,6 +305,24 @@ pub async fn revoke_user_sessions(
 }
 
 /// `DELETE /admin/sessions/{sid}`.
+#[utoipa::path(
+    delete,
+    path = "/admin/sessions/{sid}",
+    operation_id = "admin_revoke_session",
+    tag = "admin",
+    params(
+        ("sid" = String, Path, description = "The session id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The session was revoked"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn revoke_session(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -229,6 +338,23 @@ pub async fn revoke_session(
 }
 
 /// `GET /admin/clients`.
+#[utoipa::path(
+    get,
+    path = "/admin/clients",
+    tag = "admin",
+    params(
+        PageQuery,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of stored clients, by id (the built-in `first-party` client is not listed)", body = Page<Client>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn list_clients(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -245,6 +371,23 @@ pub async fn list_clients(
 }
 
 /// `GET /admin/clients/{id}`.
+#[utoipa::path(
+    get,
+    path = "/admin/clients/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The client id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The client (`first-party` included)", body = Client),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn get_client(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -260,21 +403,49 @@ pub async fn get_client(
 }
 
 /// The `POST /admin/clients` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientBody {
+    /// 1–128 characters: letters, digits, `._-:@`.
+    #[schema(required = true)]
     client_id: Option<String>,
+    /// Default false (confidential, with a secret).
     public: Option<bool>,
+    /// Allowed grant types.
     grant_types: Option<Vec<String>>,
+    /// Allowed scopes.
     scopes: Option<Vec<String>>,
+    /// The `aud` of its access tokens; default `TESSERA_AUDIENCE`.
     audience: Option<String>,
+    /// Deliver the refresh token as the `tessera_refresh` cookie.
     refresh_cookie: Option<bool>,
+    /// Seconds.
     access_token_ttl: Option<i64>,
+    /// Seconds.
     refresh_token_ttl: Option<i64>,
+    /// Seconds during which a just-spent refresh token returns the same successor.
     refresh_reuse_grace: Option<i64>,
 }
 
 /// `POST /admin/clients` → 201 with the client and, this once, its `client_secret`.
+#[utoipa::path(
+    post,
+    path = "/admin/clients",
+    tag = "admin",
+    request_body(content = ClientBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The client and, this once, its `client_secret` (null for a public client)", body = ClientWithSecret, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: missing or bad `client_id`, unknown grant type, unknown field, malformed body", body = ErrorBody),
+        (status = 409, description = "`invalid_request`: the client id is taken (or is `first-party`)", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn create_client(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -306,6 +477,24 @@ pub async fn create_client(
 }
 
 /// `DELETE /admin/clients/{id}`: its sessions end with it.
+#[utoipa::path(
+    delete,
+    path = "/admin/clients/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The client id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The client and its sessions are gone"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`invalid_request`: `first-party` cannot be deleted", body = ErrorBody),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn delete_client(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -321,6 +510,24 @@ pub async fn delete_client(
 }
 
 /// `POST /admin/clients/{id}/secret` → 200 with the new secret, shown this once.
+#[utoipa::path(
+    post,
+    path = "/admin/clients/{id}/secret",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The client id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The client with its new secret, shown this once; the old one stops working", body = ClientWithSecret, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: a public client has no secret", body = ErrorBody),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn rotate_client_secret(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -336,6 +543,19 @@ pub async fn rotate_client_secret(
 }
 
 /// `GET /admin/keys`.
+#[utoipa::path(
+    get,
+    path = "/admin/keys",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every stored signing key, oldest first, in one page", body = Page<KeyView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn list_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -345,10 +565,34 @@ pub async fn list_keys(
         admin::list_keys(conn, state, crate::tokens::now_ms())
     })
     .await?;
-    Ok(json_ok(json!({ "items": keys, "next_cursor": null })))
+    Ok(json_ok(Page {
+        items: keys,
+        next_cursor: None,
+    }))
+}
+
+/// The answer of a rotation.
+#[derive(Serialize, ToSchema)]
+pub struct KeysRotated {
+    active_kid: String,
+    /// Every stored key, oldest first.
+    items: Vec<KeyView>,
 }
 
 /// `POST /admin/keys/rotate` → the new active kid and every key's status.
+#[utoipa::path(
+    post,
+    path = "/admin/keys/rotate",
+    tag = "admin",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The staged (or a new) key is active now and a fresh key is staged", body = KeysRotated),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn rotate_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -359,10 +603,30 @@ pub async fn rotate_keys(
         Ok((kid, admin::list_keys(conn, state, crate::tokens::now_ms())?))
     })
     .await?;
-    Ok(json_ok(json!({ "active_kid": active_kid, "items": keys })))
+    Ok(json_ok(KeysRotated {
+        active_kid,
+        items: keys,
+    }))
 }
 
 /// `DELETE /admin/keys/{kid}`: retire now (for a compromised key).
+#[utoipa::path(
+    delete,
+    path = "/admin/keys/{kid}",
+    tag = "admin",
+    params(
+        ("kid" = String, Path, description = "The key id"),
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The key left the JWKS and verifies nothing more (retiring the active key rotates first)"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn retire_key(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -378,18 +642,43 @@ pub async fn retire_key(
 }
 
 /// `?user=&type=&since=&until=&limit=&cursor=` of the audit listing.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQueryParams {
+    /// Events about this user id.
     user: Option<String>,
+    /// Events of this type (e.g. `login_failed`).
     #[serde(rename = "type")]
     event_type: Option<String>,
+    /// From this instant on: unix seconds or RFC 3339.
     since: Option<String>,
+    /// Up to this instant: unix seconds or RFC 3339.
     until: Option<String>,
+    /// Page size: default 50, at most 500.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `GET /admin/audit`, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/audit",
+    tag = "admin",
+    params(
+        AuditQueryParams,
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of audit events, newest first", body = Page<AuditView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: bad `limit`, `cursor`, `since`/`until` or query string", body = ErrorBody),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn list_audit(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -4,9 +4,47 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::Error;
+
+/// The body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    #[schema(value_type = ErrorCode)]
+    pub error: &'static str,
+    /// A human-readable explanation; never a stack trace, SQL or key material.
+    pub error_description: String,
+    /// Only with `mfa_required`: the token to present with the one-time code in
+    /// `grant_type=urn:tessera:params:oauth:grant-type:mfa-otp`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+}
+
+/// The `error` codes of the contract (RFC 6749 §5.2, RFC 6750 and tessera's own). Only
+/// describes `ErrorBody::error` in the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    InvalidToken,
+    InsufficientScope,
+    UsernameTaken,
+    WeakPassword,
+    RateLimited,
+    MfaRequired,
+    NotFound,
+    Forbidden,
+    ServerError,
+    TemporarilyUnavailable,
+}
 
 impl ResponseError for Error {
     fn status_code(&self) -> StatusCode {
@@ -74,14 +112,21 @@ impl ResponseError for Error {
             Error::Internal(e) => {
                 // Logged once, here; the client learns nothing of it.
                 log::error!("internal error: {e:#}");
-                return response.json(json!({ "error": "server_error", "error_description": "internal server error" }));
+                return response.json(ErrorBody {
+                    error: "server_error",
+                    error_description: "internal server error".into(),
+                    mfa_token: None,
+                });
             }
             _ => {}
         }
-        let mut body = json!({ "error": self.code(), "error_description": self.to_string() });
-        if let Error::MfaRequired { mfa_token } = self {
-            body["mfa_token"] = json!(mfa_token);
-        }
-        response.json(body)
+        response.json(ErrorBody {
+            error: self.code(),
+            error_description: self.to_string(),
+            mfa_token: match self {
+                Error::MfaRequired { mfa_token } => Some(mfa_token.clone()),
+                _ => None,
+            },
+        })
     }
 }

@@ -2,37 +2,163 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::clients::grant;
+use crate::http::openapi::responses::OtherError;
 
-/// `GET /.well-known/oauth-authorization-server` and `/.well-known/openid-configuration`.
+/// Authorization server metadata (RFC 8414).
+#[derive(Serialize, ToSchema)]
+pub struct ServerMetadata {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    revocation_endpoint: String,
+    introspection_endpoint: String,
+    userinfo_endpoint: String,
+    #[schema(value_type = Vec<String>)]
+    grant_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    response_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    token_endpoint_auth_methods_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    scopes_supported: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    subject_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    id_token_signing_alg_values_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    claims_supported: &'static [&'static str],
+}
+
+/// `GET /.well-known/oauth-authorization-server`: the metadata (RFC 8414).
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "Authorization server metadata", body = ServerMetadata,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.settings.issuer;
     let mut scopes = state.settings.scopes.clone();
     scopes.sort();
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(json!({
-        "issuer": issuer,
-        "token_endpoint": format!("{issuer}/oauth/token"),
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
-        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
-        "userinfo_endpoint": format!("{issuer}/userinfo"),
-        "grant_types_supported": grant::ALL,
-        "response_types_supported": ["token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": scopes,
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "roles", "sid", "auth_time", "amr", "username", "attributes"],
-    }))
+    const CLIENT_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(ServerMetadata {
+            issuer: issuer.clone(),
+            token_endpoint: format!("{issuer}/oauth/token"),
+            jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+            revocation_endpoint: format!("{issuer}/oauth/revoke"),
+            introspection_endpoint: format!("{issuer}/oauth/introspect"),
+            userinfo_endpoint: format!("{issuer}/userinfo"),
+            grant_types_supported: &grant::ALL,
+            response_types_supported: &["token"],
+            token_endpoint_auth_methods_supported: CLIENT_AUTH,
+            revocation_endpoint_auth_methods_supported: CLIENT_AUTH,
+            introspection_endpoint_auth_methods_supported: &[
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            scopes_supported: scopes,
+            subject_types_supported: &["public"],
+            id_token_signing_alg_values_supported: &["RS256"],
+            token_endpoint_auth_signing_alg_values_supported: &["RS256"],
+            claims_supported: &[
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "nbf",
+                "jti",
+                "client_id",
+                "scope",
+                "roles",
+                "sid",
+                "auth_time",
+                "amr",
+                "username",
+                "attributes",
+            ],
+        })
 }
 
-/// `GET /.well-known/jwks.json`: pre-rendered, with `ETag` and 304 on `If-None-Match`.
+/// `GET /.well-known/openid-configuration`: the same metadata, where OpenID Connect
+/// libraries look for it.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "discovery",
+    responses(
+        (status = 200, description = "Authorization server metadata", body = ServerMetadata,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = "default", response = OtherError),
+    ),
+)]
+pub async fn openid_configuration(state: web::Data<AppState>) -> HttpResponse {
+    discovery(state).await
+}
+
+/// The JWKS (RFC 7517). Only describes the pre-rendered body in the OpenAPI document.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+/// One RSA public key of the JWKS.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Jwk {
+    #[schema(example = "RSA")]
+    kty: String,
+    #[schema(example = "sig", rename = "use")]
+    use_: String,
+    #[schema(example = "RS256")]
+    alg: String,
+    kid: String,
+    /// The modulus, base64url.
+    n: String,
+    /// The exponent, base64url.
+    #[schema(example = "AQAB")]
+    e: String,
+}
+
+/// `GET /.well-known/jwks.json`: every key a live token may be signed with (active, staged
+/// next, and retired-but-not-yet-expired), pre-rendered, with `ETag` and 304 on
+/// `If-None-Match`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "discovery",
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` seen before"),
+    ),
+    responses(
+        (status = 200, description = "The key set", body = Jwks, headers(
+            ("ETag" = String),
+            ("Cache-Control" = String, description = "`public, max-age=…`"),
+        )),
+        (status = 304, description = "The key set has not changed", headers(
+            ("ETag" = String),
+            ("Cache-Control" = String),
+        )),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let set = state.keys.current();
     let cache_control = format!("public, max-age={}", state.settings.jwks_max_age);

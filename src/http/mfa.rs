@@ -4,18 +4,48 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::Error;
 use crate::grants::RequestContext;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, JsonOrForm};
+use crate::http::openapi::responses::{
+    AdminOnly, NotFound, OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use crate::http::{authenticate, blocking, require_admin};
 use crate::mfa;
 use crate::sessions;
 
+/// A pending TOTP enrolment.
+#[derive(Serialize, ToSchema)]
+pub struct Enrolment {
+    /// The TOTP secret, base32.
+    secret: String,
+    /// For authenticator apps (QR code).
+    #[schema(example = "otpauth://totp/tessera:alice?secret=…&issuer=tessera")]
+    otpauth_uri: String,
+}
+
 /// `POST /account/mfa/totp` → `{"secret","otpauth_uri"}`: a pending enrolment.
+#[utoipa::path(
+    post,
+    path = "/account/mfa/totp",
+    tag = "mfa",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A pending enrolment; confirm it with a code",
+            body = Enrolment, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`invalid_request`: MFA is already enabled",
+            body = ErrorBody),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn enrol(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
     let enrolment = blocking(&state, move |conn, state| {
@@ -25,16 +55,50 @@ pub async fn enrol(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri })))
+        .json(Enrolment {
+            secret: enrolment.secret,
+            otpauth_uri: enrolment.otpauth_uri,
+        }))
 }
 
 /// The confirmation body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ConfirmBody {
+    /// A current code from the authenticator.
+    #[schema(required = true, example = "123456")]
     otp: Option<String>,
 }
 
+/// One-time recovery codes, shown this once.
+#[derive(Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    recovery_codes: Vec<String>,
+}
+
 /// `POST /account/mfa/totp/confirm` (`otp`) → `{"recovery_codes":[…]}`.
+#[utoipa::path(
+    post,
+    path = "/account/mfa/totp/confirm",
+    tag = "mfa",
+    request_body(content(
+        (ConfirmBody = "application/json"),
+        (ConfirmBody = "application/x-www-form-urlencoded"),
+    )),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "MFA is on; the confirming code counts as used",
+            body = RecoveryCodes, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request` (no `otp`, nothing pending) or \
+            `invalid_grant` (wrong code)", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 409, description = "`invalid_request`: MFA is already enabled",
+            body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -53,18 +117,44 @@ pub async fn confirm(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "recovery_codes": codes })))
+        .json(RecoveryCodes {
+            recovery_codes: codes,
+        }))
 }
 
 /// The body that proves the user may turn MFA off: one of the two.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct DisableBody {
+    #[schema(format = Password)]
     password: Option<String>,
+    /// A current code or a recovery code.
     otp: Option<String>,
 }
 
 /// `DELETE /account/mfa/totp` with `{"password"}` or `{"otp"}` → 204. A wrong credential
 /// counts toward the account's lock, like a failed login.
+#[utoipa::path(
+    delete,
+    path = "/account/mfa/totp",
+    tag = "mfa",
+    request_body(content(
+        (DisableBody = "application/json"),
+        (DisableBody = "application/x-www-form-urlencoded"),
+    )),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "MFA is off"),
+        (status = 400, description = "`invalid_request` (neither field) or `invalid_grant` \
+            (the password or code is incorrect)", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "`not_found`: MFA is not enabled", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn disable(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -142,6 +232,21 @@ pub async fn disable(
 
 /// `DELETE /admin/users/{id}/mfa` (role `admin`) → 204: turns the user's MFA off, for a
 /// user who lost both the authenticator and the recovery codes.
+#[utoipa::path(
+    delete,
+    path = "/admin/users/{id}/mfa",
+    tag = "admin",
+    params(("id" = String, Path, description = "The user id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The user's MFA is off"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn admin_reset(
     req: HttpRequest,
     state: web::Data<AppState>,

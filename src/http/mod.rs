@@ -9,6 +9,7 @@ pub mod extract;
 pub mod health;
 pub mod metadata;
 pub mod mfa;
+pub mod openapi;
 pub mod token;
 
 use std::net::TcpListener;
@@ -88,45 +89,60 @@ fn resource(path: &str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(method_not_allowed))
 }
 
-/// The route table.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
-        .service(resource("/metrics").route(web::get().to(health::metrics)))
-        .service(resource("/readyz").route(web::get().to(health::readyz)))
-        .service(
-            resource("/.well-known/oauth-authorization-server")
-                .route(web::get().to(metadata::discovery)),
-        )
-        .service(
-            resource("/.well-known/openid-configuration").route(web::get().to(metadata::discovery)),
-        )
-        .service(resource("/.well-known/jwks.json").route(web::get().to(metadata::jwks)))
-        .service(resource("/oauth/token").route(web::post().to(token::issue_token)))
-        .service(resource("/oauth/revoke").route(web::post().to(token::revoke)))
-        .service(resource("/oauth/introspect").route(web::post().to(token::introspect)))
-        .service(resource("/register").route(web::post().to(account::register)))
-        .service(
-            resource("/userinfo")
-                .route(web::get().to(account::userinfo))
-                .route(web::post().to(account::userinfo)),
-        )
-        .service(
-            resource("/account/sessions")
-                .route(web::get().to(account::list_sessions))
-                .route(web::delete().to(account::revoke_all_sessions)),
-        )
-        .service(
-            resource("/account/sessions/{sid}").route(web::delete().to(account::revoke_session)),
-        )
-        .service(resource("/account/password").route(web::put().to(account::change_password)))
-        .service(
-            resource("/account/mfa/totp")
-                .route(web::post().to(mfa::enrol))
-                .route(web::delete().to(mfa::disable)),
-        )
-        .service(resource("/account/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
-        .service(resource("/admin/users/{id}/mfa").route(web::delete().to(mfa::admin_reset)))
-        .configure(admin::routes);
+/// Declares the route table once: `configure` registers it with actix, and `ROUTES` lists
+/// its (method, path) pairs so that a test can hold `/openapi.json` to exactly these routes.
+macro_rules! route_table {
+    ($($path:literal { $($method:ident => $handler:path),+ $(,)? })*) => {
+        /// Every (method, path) the server answers; methods lower-case, as OpenAPI writes them.
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)*];
+
+        /// The route table.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            $(cfg.service(resource($path)$(.route(web::$method().to($handler)))+);)*
+        }
+    };
+}
+
+route_table! {
+    "/healthz" { get => health::healthz }
+    "/metrics" { get => health::metrics }
+    "/readyz" { get => health::readyz }
+    "/openapi.json" { get => openapi::document }
+    "/.well-known/oauth-authorization-server" { get => metadata::discovery }
+    "/.well-known/openid-configuration" { get => metadata::openid_configuration }
+    "/.well-known/jwks.json" { get => metadata::jwks }
+    "/oauth/token" { post => token::issue_token }
+    "/oauth/revoke" { post => token::revoke }
+    "/oauth/introspect" { post => token::introspect }
+    "/register" { post => account::register }
+    "/userinfo" { get => account::userinfo, post => account::userinfo_post }
+    "/account/sessions" {
+        get => account::list_sessions,
+        delete => account::revoke_all_sessions,
+    }
+    "/account/sessions/{sid}" { delete => account::revoke_session }
+    "/account/password" { put => account::change_password }
+    "/account/mfa/totp" { post => mfa::enrol, delete => mfa::disable }
+    "/account/mfa/totp/confirm" { post => mfa::confirm }
+    "/admin/users" { get => admin::list_users }
+    "/admin/users/{id}" {
+        get => admin::get_user,
+        patch => admin::update_user,
+        delete => admin::delete_user,
+    }
+    "/admin/users/{id}/sessions" {
+        get => admin::list_user_sessions,
+        delete => admin::revoke_user_sessions,
+    }
+    "/admin/users/{id}/mfa" { delete => mfa::admin_reset }
+    "/admin/sessions/{sid}" { delete => admin::revoke_session }
+    "/admin/clients" { get => admin::list_clients, post => admin::create_client }
+    "/admin/clients/{id}" { get => admin::get_client, delete => admin::delete_client }
+    "/admin/clients/{id}/secret" { post => admin::rotate_client_secret }
+    "/admin/keys" { get => admin::list_keys }
+    "/admin/keys/rotate" { post => admin::rotate_keys }
+    "/admin/keys/{kid}" { delete => admin::retire_key }
+    "/admin/audit" { get => admin::list_audit }
 }
 
 fn cors(state: &AppState) -> actix_cors::Cors {
@@ -145,11 +161,13 @@ fn cors(state: &AppState) -> actix_cors::Cors {
 pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
     let workers = state.settings.workers;
     let tls = state.settings.tls.clone();
+    let openapi = web::Data::new(openapi::Document::render(&state.settings.issuer)?);
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         let cors_enabled = !data.settings.cors_origins.is_empty();
         App::new()
             .app_data(data.clone())
+            .app_data(openapi.clone())
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 Error::InvalidRequest(format!("bad query string: {e}")).into()
             }))

@@ -3,29 +3,62 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::clients::{self, grant};
 use crate::error::Error;
 use crate::grants::{self, IssuedTokens, RequestContext};
 use crate::http::browser;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{client_credentials, client_ip, user_agent, FormBody};
+use crate::http::openapi::responses::{
+    InvalidClient, OtherError, PayloadTooLarge, RateLimited, Unavailable, UnsupportedMediaType,
+};
 use crate::http::{blocking, ok_empty};
 
+/// The grant types of `POST /oauth/token`. Only describes `TokenForm::grant_type` in the
+/// OpenAPI document; the handler matches on `clients::grant`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum GrantType {
+    #[schema(rename = "password")]
+    Password,
+    #[schema(rename = "refresh_token")]
+    RefreshToken,
+    #[schema(rename = "client_credentials")]
+    ClientCredentials,
+    #[schema(rename = "urn:tessera:params:oauth:grant-type:mfa-otp")]
+    MfaOtp,
+}
+
 /// The token request's form; every field optional so that a missing one gets a precise
-/// `invalid_request`.
-#[derive(Deserialize)]
+/// `invalid_request`. Which fields a grant needs is said per field.
+#[derive(Deserialize, ToSchema)]
 pub struct TokenForm {
+    #[schema(value_type = GrantType, required = true)]
     grant_type: Option<String>,
+    /// `password` grant: required.
     username: Option<String>,
+    /// `password` grant: required.
+    #[schema(format = Password)]
     password: Option<String>,
+    /// Space-separated scopes; without it, all the client's allowed scopes (a refresh may
+    /// only narrow them). An unknown scope is `invalid_scope`.
     scope: Option<String>,
+    /// The client (client_secret_post, or a public client); without client authentication
+    /// the built-in public client `first-party`.
     client_id: Option<String>,
+    /// client_secret_post; alternatively HTTP Basic (client_secret_basic), not both.
+    #[schema(format = Password)]
     client_secret: Option<String>,
+    /// `refresh_token` grant: required unless a cookie client sends the `tessera_refresh`
+    /// cookie with a matching `X-CSRF-Token` header.
     refresh_token: Option<String>,
+    /// MFA grant: required; from the `mfa_required` error of the password grant.
     mfa_token: Option<String>,
+    /// MFA grant: required; a current TOTP code or an unused recovery code.
     otp: Option<String>,
 }
 
@@ -46,7 +79,46 @@ pub fn limit_attempts(state: &AppState, ip: Option<std::net::IpAddr>) -> Result<
     }
 }
 
-/// `POST /oauth/token`.
+/// `POST /oauth/token`: the password, refresh_token, client_credentials and MFA grants.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = "oauth",
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    params(
+        ("X-CSRF-Token" = Option<String>, Header,
+            description = "Cookie clients refreshing from the `tessera_refresh` cookie: \
+                the value of the `tessera_csrf` cookie"),
+    ),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Tokens issued (never cached). A cookie client gets the \
+            refresh token in the `tessera_refresh` cookie instead of the body.",
+            body = TokenResponse, headers(
+                ("Cache-Control" = String, description = "`no-store`"),
+                ("Set-Cookie" = String, description = "Cookie clients: `tessera_refresh` \
+                    (`HttpOnly; Secure; SameSite=Strict; Path=/oauth`) and `tessera_csrf`"),
+            )),
+        (status = 400, description = "`invalid_request` (missing or malformed parameter, \
+            missing CSRF header), `invalid_grant` (wrong username or password, disabled \
+            account, spent or reused refresh token, wrong or replayed one-time code), \
+            `unauthorized_client` (grant not allowed for the client), \
+            `unsupported_grant_type`, `invalid_scope`", body = ErrorBody),
+        (status = 401, response = InvalidClient),
+        (status = 403, description = "`mfa_required`: the password was right and the user has \
+            MFA on; complete the login with the MFA grant and the `mfa_token` given here",
+            body = ErrorBody, example = json!({
+                "error": "mfa_required",
+                "error_description": "a second factor is required",
+                "mfa_token": "…",
+            })),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn issue_token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -164,6 +236,23 @@ pub async fn issue_token(
     }
 }
 
+/// The successful token response body (RFC 6749 §5.1).
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// An RS256 JWT (`typ` `at+jwt`).
+    access_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+    /// The granted scopes, space-separated.
+    scope: String,
+    /// An RS256 JWT (`typ` `refresh+jwt`); absent for client_credentials and for cookie
+    /// clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+}
+
 /// The successful token response (RFC 6749 §5.1), never cached. For a cookie client the
 /// refresh token goes in the `tessera_refresh` cookie instead of the body.
 pub fn token_response(
@@ -172,12 +261,13 @@ pub fn token_response(
     csrf: Option<String>,
     now: i64,
 ) -> Result<HttpResponse, Error> {
-    let mut body = json!({
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-        "scope": issued.scope,
-    });
+    let mut body = TokenResponse {
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        scope: issued.scope,
+        refresh_token: None,
+    };
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -186,22 +276,52 @@ pub fn token_response(
         if issued.refresh_cookie {
             browser::set_refresh_cookies(&mut response, &refresh_token, csrf, secure_cookies, now)?;
         } else {
-            body["refresh_token"] = json!(refresh_token);
+            body.refresh_token = Some(refresh_token);
         }
     }
     Ok(response.json(body))
 }
 
 /// The revocation and introspection form.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct TokenActionForm {
+    /// The token. For revocation it may be left out by a cookie client, whose
+    /// `tessera_refresh` cookie is then revoked.
     token: Option<String>,
+    /// `access_token` or `refresh_token`; a hint only.
     token_type_hint: Option<String>,
+    /// client_secret_post, or a public client's id.
     client_id: Option<String>,
+    /// client_secret_post; alternatively HTTP Basic, not both.
+    #[schema(format = Password)]
     client_secret: Option<String>,
 }
 
-/// `POST /oauth/revoke`: always 200 for unknown or already revoked tokens.
+/// `POST /oauth/revoke` (RFC 7009): always 200 for unknown or already revoked tokens.
+///
+/// A refresh token revokes its session; an access token is deny-listed until it expires.
+/// Revoking the refresh token of the cookie (or no `token` with the cookie) clears both
+/// cookies.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = "oauth",
+    request_body(content = TokenActionForm, content_type = "application/x-www-form-urlencoded"),
+    security((), ("client_basic" = [])),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke", headers(
+            ("Cache-Control" = String, description = "`no-store`"),
+            ("Set-Cookie" = String, description = "Cookie clients: both cookies expired"),
+        )),
+        (status = 400, description = "`invalid_request`: no `token` (and no cookie), or two \
+            client authentication methods", body = ErrorBody),
+        (status = 401, response = InvalidClient),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -249,7 +369,51 @@ pub async fn revoke(
     Ok(response)
 }
 
-/// `POST /oauth/introspect`: confidential clients only.
+/// The introspection answer (RFC 7662). Only describes the body `sessions::introspect`
+/// builds in the OpenAPI document; an inactive token answers `{"active":false}` alone.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Introspection {
+    active: bool,
+    /// `access_token` or `refresh_token`.
+    token_type: Option<String>,
+    sub: Option<String>,
+    username: Option<String>,
+    client_id: Option<String>,
+    scope: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    /// Access tokens only.
+    nbf: Option<i64>,
+    iss: Option<String>,
+    /// The resource audience; for a refresh token, the issuer.
+    aud: Option<String>,
+    jti: Option<String>,
+    sid: Option<String>,
+    /// Access tokens only.
+    roles: Option<Vec<String>>,
+}
+
+/// `POST /oauth/introspect` (RFC 7662): confidential clients only.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = "oauth",
+    request_body(content = TokenActionForm, content_type = "application/x-www-form-urlencoded"),
+    security(("client_basic" = [])),
+    responses(
+        (status = 200, description = "The token's state; `{\"active\":false}` for expired, \
+            revoked, foreign or malformed tokens", body = Introspection,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request`: no `token`, or two client \
+            authentication methods", body = ErrorBody),
+        (status = 401, response = InvalidClient),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
 pub async fn introspect(
     req: HttpRequest,
     state: web::Data<AppState>,

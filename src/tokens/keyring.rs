@@ -23,7 +23,7 @@ use crate::tokens::claims::{ACCESS_TYP, REFRESH_TYP};
 pub const LEEWAY_SECS: u64 = 30;
 
 /// Where a key stands at a given moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     /// Signs new tokens.

@@ -19,6 +19,7 @@ mod instances;
 mod keys;
 mod login;
 mod mfa;
+mod openapi;
 mod operations;
 mod properties;
 mod reachable;

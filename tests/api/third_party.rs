@@ -12,7 +12,7 @@ use crate::helpers::*;
 use crate::reachable::spawn_reachable;
 
 /// The Python to run the scripts with; `None` (skip) if unset, unless CI requires it.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     match std::env::var("TESSERA_TEST_PYTHON") {
         Ok(path) if !path.is_empty() => Some(PathBuf::from(path)),
         _ => {
@@ -27,7 +27,7 @@ fn python() -> Option<PathBuf> {
 
 /// Runs `tests/python/<script>` with `env` (and no inherited `TESSERA_*`); fails the test
 /// with the script's output unless it exits 0.
-async fn run_script(python: &Path, script: &str, env: &[(&str, &str)]) {
+pub(crate) async fn run_script(python: &Path, script: &str, env: &[(&str, &str)]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = tokio::process::Command::new(python);
     command

@@ -136,13 +136,13 @@ impl From<&User> for UserView {
 }
 
 /// The `/userinfo` answer.
-pub fn userinfo(user: &User) -> Value {
+pub fn userinfo(user: &User, mfa_enabled: bool) -> Value {
     serde_json::json!({
         "sub": user.id,
         "username": user.username,
         "email": user.email,
         "roles": user_roles(user),
-        "mfa_enabled": false,
+        "mfa_enabled": mfa_enabled,
         "attributes": user_attributes(user),
     })
 }

@@ -27,6 +27,7 @@ pub struct AppState {
     pub key_policy: KeyPolicy,
     pub hasher: PasswordHasher,
     pub login_limiter: LoginLimiter,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,14 +95,20 @@ impl AppState {
             key_policy,
             hasher,
             login_limiter,
+            metrics: crate::metrics::Metrics::new(),
         })
     }
 
     /// Reloads signing keys from the database (staging or activating as due).
     pub fn sync_keys(&self) -> Result<bool> {
         let mut conn = self.db.get()?;
-        rotation::ensure_keys(&mut conn, &self.key_policy, &self.master_key, now_ms())?;
-        let rows = store::signing_keys::list(&mut conn)?;
+        self.sync_keys_on(&mut conn)
+    }
+
+    /// [`AppState::sync_keys`] on a connection the caller already holds.
+    pub fn sync_keys_on(&self, conn: &mut store::DbConnection) -> Result<bool> {
+        rotation::ensure_keys(conn, &self.key_policy, &self.master_key, now_ms())?;
+        let rows = store::signing_keys::list(conn)?;
         self.keys.refresh(rows, now_ms())
     }
 
@@ -111,6 +118,7 @@ impl AppState {
         let mut conn = self.db.get()?;
         let now = crate::now();
         store::revoked_tokens::purge_expired(&mut conn, now)?;
+        store::mfa::purge_expired_tokens(&mut conn, now)?;
         store::sessions::delete_ended(&mut conn, now - 86_400)?;
         store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
         self.login_limiter.clean();
@@ -180,6 +188,11 @@ impl Application {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// A handle that stops the server (tests stop an instance to see what outlives it).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// The shared state, for tests that look inside.

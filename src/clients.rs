@@ -31,9 +31,15 @@ pub struct Client {
     pub refresh_token_ttl: Option<i64>,
     pub refresh_reuse_grace: Option<i64>,
     pub refresh_cookie: bool,
+    /// Unix seconds; shown as RFC 3339 like every other instant of the admin API.
+    #[serde(serialize_with = "serialize_rfc3339")]
     pub created_at: i64,
     #[serde(skip)]
     secret_hash: Option<String>,
+}
+
+fn serialize_rfc3339<S: serde::Serializer>(secs: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::accounts::rfc3339(*secs))
 }
 
 impl Client {

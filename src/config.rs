@@ -17,89 +17,196 @@ pub struct ConfigArgs {
     /// Database: `sqlite://PATH` (relative to the working directory) or `postgres://…`.
     #[arg(
         long,
+        global = true,
         env = "TESSERA_DATABASE_URL",
         default_value = "sqlite://data/tessera.db",
         hide_env_values = true
     )]
     pub database_url: String,
     /// Address to listen on.
-    #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: String,
     /// The issuer URL put in `iss` and the discovery document (default: http://LISTEN).
-    #[arg(long, env = "TESSERA_ISSUER")]
+    #[arg(long, global = true, env = "TESSERA_ISSUER")]
     pub issuer: Option<String>,
     /// Master key, base64 of 32 random bytes (prefer TESSERA_MASTER_KEY_FILE).
-    #[arg(long, env = "TESSERA_MASTER_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_MASTER_KEY",
+        hide_env_values = true
+    )]
     pub master_key: Option<String>,
     /// File holding the master key; created (mode 0600) when it does not exist.
-    #[arg(long, env = "TESSERA_MASTER_KEY_FILE")]
+    #[arg(long, global = true, env = "TESSERA_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
     /// Lifetime of access tokens (`900`, `15m`, `1h`).
-    #[arg(long, env = "TESSERA_ACCESS_TOKEN_TTL", default_value = "15m")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_ACCESS_TOKEN_TTL",
+        default_value = "15m"
+    )]
     pub access_token_ttl: String,
     /// Absolute lifetime of a session and its refresh tokens.
-    #[arg(long, env = "TESSERA_REFRESH_TOKEN_TTL", default_value = "30d")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_REFRESH_TOKEN_TTL",
+        default_value = "30d"
+    )]
     pub refresh_token_ttl: String,
     /// A session unused for this long ends (`0`: no idle timeout).
-    #[arg(long, env = "TESSERA_SESSION_IDLE_TIMEOUT", default_value = "0")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_SESSION_IDLE_TIMEOUT",
+        default_value = "0"
+    )]
     pub session_idle_timeout: String,
     /// Within this period a replayed refresh token returns the same successor (`0`: strict).
-    #[arg(long, env = "TESSERA_REFRESH_REUSE_GRACE", default_value = "0")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_REFRESH_REUSE_GRACE",
+        default_value = "0"
+    )]
     pub refresh_reuse_grace: String,
     /// `aud` of access tokens for clients without an audience of their own (default: issuer).
-    #[arg(long, env = "TESSERA_AUDIENCE")]
+    #[arg(long, global = true, env = "TESSERA_AUDIENCE")]
     pub audience: Option<String>,
     /// Scopes the built-in `first-party` client may grant, space- or comma-separated.
-    #[arg(long, env = "TESSERA_SCOPES", default_value = "profile email")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_SCOPES",
+        default_value = "profile email"
+    )]
     pub scopes: String,
     /// How often the signing key rotates.
-    #[arg(long, env = "TESSERA_KEY_ROTATION_INTERVAL", default_value = "30d")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_KEY_ROTATION_INTERVAL",
+        default_value = "30d"
+    )]
     pub key_rotation_interval: String,
     /// RSA modulus size of new signing keys: 2048, 3072 or 4096.
-    #[arg(long, env = "TESSERA_KEY_BITS", default_value = "2048")]
+    #[arg(long, global = true, env = "TESSERA_KEY_BITS", default_value = "2048")]
     pub key_bits: String,
     /// How soon this instance sees key changes made by other instances.
-    #[arg(long, env = "TESSERA_KEY_POLL_INTERVAL", default_value = "5s")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_KEY_POLL_INTERVAL",
+        default_value = "5s"
+    )]
     pub key_poll_interval: String,
     /// `max-age` of the JWKS answer.
-    #[arg(long, env = "TESSERA_JWKS_MAX_AGE", default_value = "5m")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_JWKS_MAX_AGE",
+        default_value = "5m"
+    )]
     pub jwks_max_age: String,
     /// `open` or `closed`.
-    #[arg(long, env = "TESSERA_REGISTRATION", default_value = "open")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_REGISTRATION",
+        default_value = "open"
+    )]
     pub registration: String,
     /// Comma-separated origins allowed by CORS.
-    #[arg(long, env = "TESSERA_CORS_ORIGINS", default_value = "")]
+    #[arg(long, global = true, env = "TESSERA_CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
     /// Comma-separated IPs or CIDRs whose `X-Forwarded-For` is believed.
-    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", default_value = "")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_TRUSTED_PROXIES",
+        default_value = ""
+    )]
     pub trusted_proxies: String,
     /// Consecutive failed logins before an account is locked (`0`: never).
-    #[arg(long, env = "TESSERA_LOCKOUT_THRESHOLD", default_value = "5")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_LOCKOUT_THRESHOLD",
+        default_value = "5"
+    )]
     pub lockout_threshold: String,
     /// Credential-guessing requests allowed per client address (`30/min`; `0`: no limit).
-    #[arg(long, env = "TESSERA_LOGIN_RATE_LIMIT", default_value = "30/min")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_LOGIN_RATE_LIMIT",
+        default_value = "30/min"
+    )]
     pub login_rate_limit: String,
     /// `false` drops `Secure` from cookies, for plain-http development only.
-    #[arg(long, env = "TESSERA_COOKIE_SECURE", default_value = "true")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_COOKIE_SECURE",
+        default_value = "true"
+    )]
     pub cookie_secure: String,
     /// Argon2id memory cost in KiB (OWASP: 19456).
-    #[arg(long, env = "TESSERA_ARGON2_MEMORY_KIB", default_value = "19456")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_ARGON2_MEMORY_KIB",
+        default_value = "19456"
+    )]
     pub argon2_memory_kib: String,
     /// Argon2id iterations (OWASP: 2).
-    #[arg(long, env = "TESSERA_ARGON2_ITERATIONS", default_value = "2")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_ARGON2_ITERATIONS",
+        default_value = "2"
+    )]
     pub argon2_iterations: String,
     /// Argon2id lanes (OWASP: 1).
-    #[arg(long, env = "TESSERA_ARGON2_PARALLELISM", default_value = "1")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_ARGON2_PARALLELISM",
+        default_value = "1"
+    )]
     pub argon2_parallelism: String,
     /// Database connections per instance.
-    #[arg(long, env = "TESSERA_DB_POOL_SIZE", default_value = "16")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_DB_POOL_SIZE",
+        default_value = "16"
+    )]
     pub db_pool_size: String,
     /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "TESSERA_WORKERS")]
+    #[arg(long, global = true, env = "TESSERA_WORKERS")]
     pub workers: Option<String>,
     /// How long audit events are kept.
-    #[arg(long, env = "TESSERA_AUDIT_RETENTION", default_value = "90d")]
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_AUDIT_RETENTION",
+        default_value = "90d"
+    )]
     pub audit_retention: String,
+    /// PEM certificate chain: serve HTTPS (with TESSERA_TLS_KEY).
+    #[arg(long, global = true, env = "TESSERA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of TESSERA_TLS_CERT.
+    #[arg(long, global = true, env = "TESSERA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the database lives, told by the URL scheme and never guessed.
@@ -214,6 +321,15 @@ pub struct Settings {
     pub db_pool_size: u32,
     pub workers: usize,
     pub audit_retention: i64,
+    /// Certificate chain and key files when serving HTTPS.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 fn named<T>(var: &str, flag: &str, result: Result<T>) -> Result<T> {
@@ -238,8 +354,25 @@ impl ConfigArgs {
                 )
             }),
         )?;
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                crate::tls::server_config(cert, key)?;
+                Some(TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })
+            }
+            (Some(_), None) => {
+                bail!("invalid TESSERA_TLS_KEY (--tls-key): required with TESSERA_TLS_CERT")
+            }
+            (None, Some(_)) => {
+                bail!("invalid TESSERA_TLS_CERT (--tls-cert): required with TESSERA_TLS_KEY")
+            }
+        };
         let issuer = match &self.issuer {
             Some(issuer) => named("TESSERA_ISSUER", "issuer", parse_issuer(issuer))?,
+            None if tls.is_some() => format!("https://{listen}"),
             None => format!("http://{listen}"),
         };
         let master_key = match (&self.master_key, &self.master_key_file) {
@@ -414,6 +547,7 @@ impl ConfigArgs {
             db_pool_size,
             workers,
             audit_retention,
+            tls,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! The module map and the rules that hold between modules are in `docs/architecture.md`.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod cli;
@@ -12,10 +13,13 @@ pub mod crypto;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod metrics;
+pub mod mfa;
 pub mod passwords;
 pub mod ratelimit;
 pub mod sessions;
 pub mod store;
+pub mod tls;
 pub mod tokens;
 
 /// The current time as unix seconds, the unit of every instant tessera stores.

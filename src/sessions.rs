@@ -177,7 +177,8 @@ pub fn revoke_all_sessions(
 }
 
 /// RFC 7009: a refresh token revokes its session, an access token is deny-listed until it
-/// expires. Unknown, malformed and already revoked tokens are not an error.
+/// expires. Unknown, malformed and already revoked tokens are not an error. Returns true
+/// when this call revoked something.
 pub fn revoke_token(
     conn: &mut DbConnection,
     state: &AppState,
@@ -186,13 +187,13 @@ pub fn revoke_token(
     hint: Option<&str>,
     ip: Option<String>,
     now: i64,
-) -> Result<()> {
-    let try_refresh_first = hint != Some("access_token");
-    for kind in if try_refresh_first {
-        [TokenKind::Refresh, TokenKind::Access]
-    } else {
+) -> Result<bool> {
+    let order = if hint == Some("access_token") {
         [TokenKind::Access, TokenKind::Refresh]
-    } {
+    } else {
+        [TokenKind::Refresh, TokenKind::Access]
+    };
+    for kind in order {
         match kind {
             TokenKind::Refresh => {
                 if let Ok(claims) = crate::grants::refresh_token::verify(conn, state, token) {
@@ -201,34 +202,47 @@ pub fn revoke_token(
             }
             TokenKind::Access => {
                 if let Ok(claims) = verify_access(Some(conn), state, token) {
-                    if claims.client_id != client.client_id {
-                        return Err(Error::UnauthorizedClient(
-                            "the token was not issued to this client".into(),
-                        ));
-                    }
-                    return store::transaction(conn, |conn| -> Result<()> {
-                        revoked_tokens::insert(
-                            conn,
-                            &claims.jti,
-                            claims.exp + crate::tokens::keyring::LEEWAY_SECS as i64,
-                        )?;
-                        audit::record(
-                            conn,
-                            Event::new(kind::TOKEN_REVOKED)
-                                .actor(format!("client:{}", client.client_id))
-                                .user(&claims.sub)
-                                .client(&client.client_id)
-                                .ip(ip)
-                                .details(json!({ "jti": claims.jti })),
-                            now,
-                        )?;
-                        Ok(())
-                    });
+                    return revoke_access(conn, client, &claims, ip, now);
                 }
             }
         }
     }
-    Ok(())
+    Ok(false)
+}
+
+fn revoke_access(
+    conn: &mut DbConnection,
+    client: &Client,
+    claims: &AccessClaims,
+    ip: Option<String>,
+    now: i64,
+) -> Result<bool> {
+    if claims.client_id != client.client_id {
+        return Err(Error::UnauthorizedClient(
+            "the token was not issued to this client".into(),
+        ));
+    }
+    store::transaction(conn, |conn| -> Result<bool> {
+        if revoked_tokens::is_revoked(conn, &claims.jti)? {
+            return Ok(false);
+        }
+        revoked_tokens::insert(
+            conn,
+            &claims.jti,
+            claims.exp + crate::tokens::keyring::LEEWAY_SECS as i64,
+        )?;
+        audit::record(
+            conn,
+            Event::new(kind::TOKEN_REVOKED)
+                .actor(format!("client:{}", client.client_id))
+                .user(&claims.sub)
+                .client(&client.client_id)
+                .ip(ip)
+                .details(json!({ "jti": claims.jti })),
+            now,
+        )?;
+        Ok(true)
+    })
 }
 
 fn revoke_refresh(
@@ -237,26 +251,27 @@ fn revoke_refresh(
     claims: &RefreshClaims,
     ip: Option<String>,
     now: i64,
-) -> Result<()> {
+) -> Result<bool> {
     if claims.client_id != client.client_id {
         return Err(Error::UnauthorizedClient(
             "the token was not issued to this client".into(),
         ));
     }
-    store::transaction(conn, |conn| -> Result<()> {
-        if session_store::revoke(conn, &claims.sid, now, "revoked by client")? > 0 {
-            audit::record(
-                conn,
-                Event::new(kind::SESSION_REVOKED)
-                    .actor(format!("client:{}", client.client_id))
-                    .user(&claims.sub)
-                    .client(&client.client_id)
-                    .ip(ip)
-                    .details(json!({ "sid": claims.sid })),
-                now,
-            )?;
+    store::transaction(conn, |conn| -> Result<bool> {
+        if session_store::revoke(conn, &claims.sid, now, "revoked by client")? == 0 {
+            return Ok(false);
         }
-        Ok(())
+        audit::record(
+            conn,
+            Event::new(kind::SESSION_REVOKED)
+                .actor(format!("client:{}", client.client_id))
+                .user(&claims.sub)
+                .client(&client.client_id)
+                .ip(ip)
+                .details(json!({ "sid": claims.sid })),
+            now,
+        )?;
+        Ok(true)
     })
 }
 

@@ -17,10 +17,22 @@ pub fn issue(
     scope: Option<&str>,
     now: i64,
 ) -> Result<IssuedTokens> {
-    if credentials.client_id.is_none() || credentials.secret.is_none() {
+    let Some(client_id) = credentials.client_id.as_deref() else {
         return Err(Error::InvalidClient(
             "client authentication is required".into(),
         ));
+    };
+    if credentials.secret.is_none() {
+        // A public client names itself without a secret: it is known, just not allowed this
+        // grant (RFC 6749 §4.4 is for confidential clients only).
+        return Err(
+            match clients::find(conn, client_id, &state.settings.scopes)? {
+                Some(client) if client.public => Error::UnauthorizedClient(
+                    "a public client may not use the client_credentials grant".into(),
+                ),
+                _ => Error::InvalidClient("client authentication is required".into()),
+            },
+        );
     }
     let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
     if client.public || !client.allows_grant(grant::CLIENT_CREDENTIALS) {

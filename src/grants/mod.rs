@@ -2,6 +2,7 @@
 //! plain values and a database connection; they never see HTTP.
 
 pub mod client_credentials;
+pub mod mfa_otp;
 pub mod password;
 pub mod refresh_token;
 

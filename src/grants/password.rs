@@ -107,6 +107,7 @@ pub fn record_failure(
     context: &RequestContext,
     now: i64,
 ) -> Result<()> {
+    state.metrics.login_failures.inc();
     store::transaction(conn, |conn| -> Result<()> {
         let failures = users::count_failure(conn, &user.id, now)?;
         audit::record(
@@ -119,6 +120,7 @@ pub fn record_failure(
         )?;
         if let Some(lock) = lock_duration(failures.max(0) as u32, state.settings.lockout_threshold)
         {
+            state.metrics.account_lockouts.inc();
             users::set_locked_until(conn, &user.id, Some(now + lock))?;
             audit::record(
                 conn,
@@ -148,6 +150,7 @@ pub fn complete(
     now: i64,
 ) -> Result<IssuedTokens> {
     let Some(user) = attempt.user else {
+        state.metrics.login_failures.inc();
         store::transaction(conn, |conn| -> Result<()> {
             audit::record(
                 conn,
@@ -167,6 +170,23 @@ pub fn complete(
     }
     if user.disabled {
         return Err(Error::InvalidGrant("account disabled".into()));
+    }
+    if crate::mfa::is_enabled(conn, &user.id)? {
+        // No session yet, and failures are not reset: the lock must keep counting wrong
+        // codes across password re-entries.
+        let mfa_token = store::transaction(conn, |conn| {
+            if let Some(hash) = &verdict.rehashed {
+                users::set_password_hash(conn, &user.id, hash, now)?;
+            }
+            crate::mfa::issue_mfa_token(
+                conn,
+                &user.id,
+                &attempt.client.client_id,
+                &attempt.scope,
+                now,
+            )
+        })?;
+        return Err(Error::MfaRequired { mfa_token });
     }
     store::transaction(conn, |conn| {
         users::reset_failures(conn, &user.id)?;

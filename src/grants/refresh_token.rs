@@ -144,6 +144,8 @@ fn attempt(
             }
         }
         sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
+        state.metrics.refresh_reuse.inc();
+        state.metrics.revocations.inc();
         audit::record(
             conn,
             Event::new(kind::REFRESH_REUSE)

@@ -84,10 +84,15 @@ pub async fn register(
 /// `GET /userinfo` (and `POST`, as OpenID Connect allows).
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
-    let user = blocking(&state, move |conn, _| sessions::token_user(conn, &claims)).await?;
+    let (user, mfa_enabled) = blocking(&state, move |conn, _| {
+        let user = sessions::token_user(conn, &claims)?;
+        let mfa_enabled = crate::mfa::is_enabled(conn, &user.id)?;
+        Ok((user, mfa_enabled))
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(accounts::userinfo(&user)))
+        .json(accounts::userinfo(&user, mfa_enabled)))
 }
 
 /// Paging parameters.
@@ -146,6 +151,7 @@ pub async fn revoke_session(
         sessions::revoke_session(conn, &sid, Some(&claims.sub), &claims.sub, ip, crate::now())
     })
     .await?;
+    state.metrics.revocations.inc();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -156,10 +162,11 @@ pub async fn revoke_all_sessions(
 ) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    blocking(&state, move |conn, _| {
+    let revoked = blocking(&state, move |conn, _| {
         sessions::revoke_all_sessions(conn, &claims.sub, None, &claims.sub, ip, crate::now())
     })
     .await?;
+    state.metrics.revocations.inc_by(revoked as u64);
     Ok(HttpResponse::NoContent().finish())
 }
 

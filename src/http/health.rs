@@ -27,3 +27,17 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     }
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let pool = state.db.state();
+    let body = state.metrics.render(
+        state.keys.active_since(),
+        crate::tokens::now_ms(),
+        pool.connections,
+        pool.idle_connections,
+    );
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}

@@ -2,16 +2,19 @@
 //! handlers share (blocking database work, bearer authentication).
 
 pub mod account;
+pub mod admin;
+pub mod browser;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod metadata;
+pub mod mfa;
 pub mod token;
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::middleware::{Condition, Logger};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 
@@ -88,6 +91,7 @@ fn resource(path: &str) -> actix_web::Resource {
 /// The route table.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").route(web::get().to(health::healthz)))
+        .service(resource("/metrics").route(web::get().to(health::metrics)))
         .service(resource("/readyz").route(web::get().to(health::readyz)))
         .service(
             resource("/.well-known/oauth-authorization-server")
@@ -114,7 +118,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/account/sessions/{sid}").route(web::delete().to(account::revoke_session)),
         )
-        .service(resource("/account/password").route(web::put().to(account::change_password)));
+        .service(resource("/account/password").route(web::put().to(account::change_password)))
+        .service(
+            resource("/account/mfa/totp")
+                .route(web::post().to(mfa::enrol))
+                .route(web::delete().to(mfa::disable)),
+        )
+        .service(resource("/account/mfa/totp/confirm").route(web::post().to(mfa::confirm)))
+        .service(resource("/admin/users/{id}/mfa").route(web::delete().to(mfa::admin_reset)))
+        .configure(admin::routes);
 }
 
 fn cors(state: &AppState) -> actix_cors::Cors {
@@ -132,6 +144,7 @@ fn cors(state: &AppState) -> actix_cors::Cors {
 /// Builds the server on `listener`; it runs when awaited.
 pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
     let workers = state.settings.workers;
+    let tls = state.settings.tls.clone();
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         let cors_enabled = !data.settings.cors_origins.is_empty();
@@ -147,6 +160,30 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
             .configure(configure)
             .default_service(web::to(not_found))
             .wrap(Condition::new(cors_enabled, cors(&data)))
+            .wrap(actix_web::middleware::from_fn(
+                browser::cors_refusals_as_json,
+            ))
+            .wrap_fn(|req, service| {
+                let started = std::time::Instant::now();
+                let route = req
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_string());
+                let method = req.method().to_string();
+                let state = req.app_data::<web::Data<AppState>>().cloned();
+                let response = service.call(req);
+                async move {
+                    let response = response.await?;
+                    if let Some(state) = state {
+                        state.metrics.observe_request(
+                            &route,
+                            &method,
+                            response.status().as_u16(),
+                            started.elapsed().as_secs_f64(),
+                        );
+                    }
+                    Ok(response)
+                }
+            })
             // Path only: query strings may carry secrets, and headers and bodies do.
             .wrap(
                 Logger::new(r#"%{ip}xi "%{r}xi" %s %Dms"#)
@@ -159,8 +196,14 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
             )
     })
     .workers(workers)
-    .shutdown_timeout(5)
-    .listen(listener)?
+    .shutdown_timeout(5);
+    let server = match &tls {
+        Some(files) => server.listen_rustls_0_23(
+            listener,
+            crate::tls::server_config(&files.cert, &files.key)?,
+        )?,
+        None => server.listen(listener)?,
+    }
     .run();
     Ok(server)
 }

@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::clients::{self, grant};
 use crate::error::Error;
 use crate::grants::{self, IssuedTokens, RequestContext};
+use crate::http::browser;
 use crate::http::extract::{client_credentials, client_ip, user_agent, FormBody};
 use crate::http::{blocking, ok_empty};
 
@@ -24,6 +25,8 @@ pub struct TokenForm {
     client_id: Option<String>,
     client_secret: Option<String>,
     refresh_token: Option<String>,
+    mfa_token: Option<String>,
+    otp: Option<String>,
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, Error> {
@@ -61,6 +64,8 @@ pub async fn issue_token(
     )?;
     let grant_type = required(form.grant_type, "grant_type")?;
     let now = crate::now();
+    // Set when the refresh token came from the cookie: the CSRF value just checked.
+    let mut csrf = None;
     let result = match grant_type.as_str() {
         grant::PASSWORD => {
             limit_attempts(&state, ip)?;
@@ -89,7 +94,15 @@ pub async fn issue_token(
             .await
         }
         grant::REFRESH_TOKEN => {
-            let refresh_token = required(form.refresh_token, "refresh_token")?;
+            let refresh_token = match form.refresh_token.filter(|t| !t.is_empty()) {
+                Some(token) => token,
+                None => {
+                    let token = browser::cookie(&req, browser::REFRESH_COOKIE)
+                        .ok_or_else(|| Error::InvalidRequest("missing `refresh_token`".into()))?;
+                    csrf = Some(browser::check_csrf(&req)?);
+                    token
+                }
+            };
             let scope = form.scope;
             blocking(&state, move |conn, state| {
                 grants::refresh_token::exchange(
@@ -98,6 +111,23 @@ pub async fn issue_token(
                     &credentials,
                     &refresh_token,
                     scope.as_deref(),
+                    &context,
+                    now,
+                )
+            })
+            .await
+        }
+        grant::MFA_OTP => {
+            limit_attempts(&state, ip)?;
+            let mfa_token = required(form.mfa_token, "mfa_token")?;
+            let otp = required(form.otp, "otp")?;
+            blocking(&state, move |conn, state| {
+                grants::mfa_otp::complete(
+                    conn,
+                    state,
+                    &credentials,
+                    &mfa_token,
+                    &otp,
                     &context,
                     now,
                 )
@@ -117,7 +147,14 @@ pub async fn issue_token(
         ))),
     };
     match result {
-        Ok(issued) => Ok(token_response(issued)),
+        Ok(issued) => {
+            state
+                .metrics
+                .tokens_issued
+                .with_label_values(&[grant_type.as_str()])
+                .inc();
+            token_response(issued, state.settings.cookie_secure, csrf, now)
+        }
         Err(Error::InvalidClient(message)) => {
             // Failed client authentications count toward the address's limit.
             limit_attempts(&state, ip)?;
@@ -127,21 +164,32 @@ pub async fn issue_token(
     }
 }
 
-/// The successful token response (RFC 6749 §5.1), never cached.
-pub fn token_response(issued: IssuedTokens) -> HttpResponse {
+/// The successful token response (RFC 6749 §5.1), never cached. For a cookie client the
+/// refresh token goes in the `tessera_refresh` cookie instead of the body.
+pub fn token_response(
+    issued: IssuedTokens,
+    secure_cookies: bool,
+    csrf: Option<String>,
+    now: i64,
+) -> Result<HttpResponse, Error> {
     let mut body = json!({
         "access_token": issued.access_token,
         "token_type": "Bearer",
         "expires_in": issued.expires_in,
         "scope": issued.scope,
     });
-    if let Some(refresh_token) = issued.refresh_token {
-        body["refresh_token"] = json!(refresh_token);
-    }
-    HttpResponse::Ok()
+    let mut response = HttpResponse::Ok();
+    response
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(body)
+        .insert_header((header::PRAGMA, "no-cache"));
+    if let Some(refresh_token) = issued.refresh_token {
+        if issued.refresh_cookie {
+            browser::set_refresh_cookies(&mut response, &refresh_token, csrf, secure_cookies, now)?;
+        } else {
+            body["refresh_token"] = json!(refresh_token);
+        }
+    }
+    Ok(response.json(body))
 }
 
 /// The revocation and introspection form.
@@ -164,10 +212,21 @@ pub async fn revoke(
         form.client_id.as_deref(),
         form.client_secret.as_deref(),
     )?;
-    let token = required(form.token, "token")?;
+    // A browser client logs out by revoking the refresh token its cookie holds.
+    let from_cookie = browser::cookie(&req, browser::REFRESH_COOKIE);
+    let (token, clears_cookies) = match form.token.filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let same = from_cookie.as_deref() == Some(token.as_str());
+            (token, same)
+        }
+        None => (
+            from_cookie.ok_or_else(|| Error::InvalidRequest("missing `token`".into()))?,
+            true,
+        ),
+    };
     let hint = form.token_type_hint;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    blocking(&state, move |conn, state| {
+    let revoked = blocking(&state, move |conn, state| {
         let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
         crate::sessions::revoke_token(
             conn,
@@ -180,7 +239,14 @@ pub async fn revoke(
         )
     })
     .await?;
-    Ok(ok_empty())
+    if revoked {
+        state.metrics.revocations.inc();
+    }
+    let mut response = ok_empty();
+    if clears_cookies {
+        browser::clear_cookies(&mut response, state.settings.cookie_secure);
+    }
+    Ok(response)
 }
 
 /// `POST /oauth/introspect`: confidential clients only.

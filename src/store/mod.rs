@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod mfa;
 pub mod refresh_tokens;
 pub mod revoked_tokens;
 pub mod schema;

@@ -98,6 +98,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_totp (user_id) {
+        user_id -> Text,
+        secret_sealed -> Text,
+        enabled -> Bool,
+        last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+        enabled_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    mfa_recovery_codes (user_id, code_hash) {
+        user_id -> Text,
+        code_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    mfa_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
@@ -109,4 +138,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_access_tokens,
     signing_keys,
     audit_events,
+    mfa_totp,
+    mfa_recovery_codes,
+    mfa_tokens,
 );

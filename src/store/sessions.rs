@@ -122,3 +122,21 @@ pub fn delete_ended(conn: &mut DbConnection, before: i64) -> QueryResult<usize> 
     )
     .execute(conn)
 }
+
+/// Revokes every live session of a client (when the client is deleted); returns how many.
+pub fn revoke_all_for_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+    now: i64,
+    reason: &str,
+) -> QueryResult<usize> {
+    let target = sessions::table
+        .filter(sessions::client_id.eq(client_id))
+        .filter(sessions::revoked_at.is_null());
+    diesel::update(target)
+        .set((
+            sessions::revoked_at.eq(now),
+            sessions::revoke_reason.eq(reason),
+        ))
+        .execute(conn)
+}

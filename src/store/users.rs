@@ -75,6 +75,12 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> QueryResult<
         .optional()
 }
 
+diesel::define_sql_function! {
+    /// SQL `lower()`, for case-insensitive matching on both backends (PostgreSQL's `LIKE`
+    /// is case-sensitive).
+    fn lower(text: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
 /// Users ordered by lowercase username, after `cursor`, optionally matching `query` in the
 /// username or email.
 pub fn list(
@@ -104,7 +110,7 @@ pub fn list(
             users::username_lower
                 .like(pattern.clone())
                 .escape('\\')
-                .or(users::email.like(pattern).escape('\\')),
+                .or(lower(users::email).like(pattern).escape('\\')),
         );
     }
     select.load(conn)

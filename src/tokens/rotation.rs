@@ -6,6 +6,7 @@
 
 use anyhow::{anyhow, Result};
 
+use crate::audit::{self, kind, Event};
 use crate::config::KeySource;
 use crate::crypto::MasterKey;
 use crate::store::signing_keys::{self, SigningKeyRow};
@@ -128,21 +129,56 @@ pub fn ensure_keys(
     })
 }
 
-/// Makes the staged key (or a new one) active now and stages a fresh successor. Returns the
-/// new active kid.
+/// Who asked for an operator's key change, for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// A user id, or `cli`.
+    pub actor: String,
+    pub ip: Option<String>,
+}
+
+/// Makes the staged key (or a new one) active now and stages a fresh successor, audited in
+/// the same transaction. Returns the new active kid.
 pub fn rotate_now(
     conn: &mut DbConnection,
     policy: &KeyPolicy,
     master_key: &MasterKey,
     now_ms: i64,
+    operator: &Operator,
 ) -> Result<String> {
     let mut fresh = vec![
         keygen::generate(&policy.source)?,
         keygen::generate(&policy.source)?,
     ];
-    store::exclusive_transaction(conn, Lock::SigningKeys, |conn| {
-        rotate_locked(conn, policy, master_key, now_ms, &mut fresh)
+    store::exclusive_transaction(conn, Lock::SigningKeys, |conn| -> Result<String> {
+        let previous = active_kid(conn, policy, now_ms)?;
+        let kid = rotate_locked(conn, policy, master_key, now_ms, &mut fresh)?;
+        audit::record(
+            conn,
+            Event::new(kind::KEY_ROTATED)
+                .actor(&operator.actor)
+                .ip(operator.ip.clone())
+                .details(serde_json::json!({ "active_kid": kid, "previous_kid": previous })),
+            now_ms / 1000,
+        )?;
+        Ok(kid)
     })
+}
+
+fn active_kid(conn: &mut DbConnection, policy: &KeyPolicy, now_ms: i64) -> Result<Option<String>> {
+    let rows = signing_keys::list(conn)?;
+    Ok(classify(&rows, now_ms, policy.max_token_lifetime_ms)
+        .into_iter()
+        .find(|i| i.status == KeyStatus::Active)
+        .map(|i| i.kid))
+}
+
+/// A key made before the lock if there is one left, else a new one made now.
+fn take_or_generate(fresh: &mut Vec<NewKeyPair>, policy: &KeyPolicy) -> Result<NewKeyPair> {
+    match fresh.pop() {
+        Some(key) => Ok(key),
+        None => keygen::generate(&policy.source),
+    }
 }
 
 fn rotate_locked(
@@ -165,42 +201,39 @@ fn rotate_locked(
             next.kid.clone()
         }
         None => {
-            let key = fresh
-                .pop()
-                .ok_or_else(|| anyhow!("no generated key left"))?;
+            let key = take_or_generate(fresh, policy)?;
             store_key(conn, master_key, key, now_ms, now_ms)?
         }
     };
-    // Later staged keys keep their place; only stage a new one if none is left.
+    // Later staged keys keep their place; only stage a new one if none is left. Like a
+    // scheduled successor, it is published at least one JWKS cache lifetime before it signs.
     if staged.len() <= 1 {
-        let key = fresh
-            .pop()
-            .ok_or_else(|| anyhow!("no generated key left"))?;
-        store_key(
-            conn,
-            master_key,
-            key,
-            now_ms,
-            now_ms + policy.rotation_interval_ms,
-        )?;
+        let key = take_or_generate(fresh, policy)?;
+        let activates_at =
+            (now_ms + policy.rotation_interval_ms).max(now_ms + policy.publish_lead_ms);
+        store_key(conn, master_key, key, now_ms, activates_at)?;
     }
     log::info!("rotated signing keys: {new_active} is active");
     Ok(new_active)
 }
 
-/// Drops a key from the JWKS at once (for a compromised key). Retiring the active key
-/// rotates first.
+/// Drops a key from the JWKS at once (for a compromised key), audited in the same
+/// transaction. Retiring the active key rotates first.
 pub fn retire(
     conn: &mut DbConnection,
     policy: &KeyPolicy,
     master_key: &MasterKey,
     kid: &str,
     now_ms: i64,
+    operator: &Operator,
 ) -> Result<Retired> {
-    let mut fresh = vec![
-        keygen::generate(&policy.source)?,
-        keygen::generate(&policy.source)?,
-    ];
+    // Only retiring the active key needs new keys; make them before the lock when that is
+    // what it looks like now (a rotation in between is covered under the lock).
+    let mut fresh = Vec::new();
+    if active_kid(conn, policy, now_ms)?.as_deref() == Some(kid) {
+        fresh.push(keygen::generate(&policy.source)?);
+        fresh.push(keygen::generate(&policy.source)?);
+    }
     store::exclusive_transaction(conn, Lock::SigningKeys, |conn| -> Result<Retired> {
         let rows = signing_keys::list(conn)?;
         let infos = classify(&rows, now_ms, policy.max_token_lifetime_ms);
@@ -210,10 +243,25 @@ pub fn retire(
         else {
             return Ok(Retired::NotFound);
         };
-        if info.status == KeyStatus::Active {
-            rotate_locked(conn, policy, master_key, now_ms, &mut fresh)?;
-        }
+        let was = info.status;
+        let successor = if was == KeyStatus::Active {
+            Some(rotate_locked(conn, policy, master_key, now_ms, &mut fresh)?)
+        } else {
+            None
+        };
         signing_keys::retire(conn, kid, now_ms)?;
+        audit::record(
+            conn,
+            Event::new(kind::KEY_RETIRED)
+                .actor(&operator.actor)
+                .ip(operator.ip.clone())
+                .details(serde_json::json!({
+                    "kid": kid,
+                    "status": was,
+                    "active_kid": successor,
+                })),
+            now_ms / 1000,
+        )?;
         log::warn!("retired signing key {kid}");
         Ok(Retired::Done)
     })

@@ -202,3 +202,24 @@ fn migrate_works_against_postgres() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(!report["applied"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn the_command_line_definition_is_consistent() {
+    use clap::CommandFactory;
+    tessera::cli::Cli::command().debug_assert();
+}
+
+#[test]
+fn configuration_flags_work_after_the_subcommand_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tessera_command(dir.path())
+        .args(["migrate", "--database-url", "sqlite://other.db"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(dir.path().join("other.db").exists());
+}

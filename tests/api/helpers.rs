@@ -139,6 +139,7 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
         db_pool_size: 4,
         workers: 1,
         audit_retention: 90 * 86_400,
+        tls: None,
     }
 }
 
@@ -374,4 +375,12 @@ pub fn header(token: &str) -> Value {
             .unwrap(),
     )
     .unwrap()
+}
+
+/// The operator tests name when they rotate or retire keys directly.
+pub fn test_operator() -> tessera::tokens::rotation::Operator {
+    tessera::tokens::rotation::Operator {
+        actor: "test".into(),
+        ip: None,
+    }
 }

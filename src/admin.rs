@@ -1,0 +1,453 @@
+//! Administration: what the admin API and the operator CLI do to users, sessions, clients,
+//! signing keys and the audit log. Every change is audited with who made it (an admin's user
+//! id, or `cli`) in the same transaction as the change; reads are not audited. Knows nothing
+//! of HTTP or of the command line.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::accounts::{self, rfc3339, UserView};
+use crate::app::AppState;
+use crate::audit::{self, kind, Event};
+use crate::clients::{self, Client, ClientWithSecret, NewClient, FIRST_PARTY};
+use crate::error::{Error, Result};
+use crate::sessions::{self, SessionView};
+use crate::store::audit::{self as audit_store, AuditFilter};
+use crate::store::{self, users, DbConnection};
+use crate::tokens::keyring::{classify, KeyStatus};
+use crate::tokens::rotation::{self, Operator, Retired};
+
+/// The actor of changes made with the operator CLI.
+pub const CLI_ACTOR: &str = "cli";
+
+/// One page of a listing: `{"items":[…],"next_cursor":"…"|null}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Cuts `rows` (fetched with `limit + 1`) to a page; the cursor names the last row shown,
+/// and is only given when a further row exists.
+fn page<R, T>(
+    mut rows: Vec<R>,
+    limit: i64,
+    cursor_of: impl Fn(&R) -> String,
+    view: impl Fn(R) -> Result<T>,
+) -> Result<Page<T>> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more {
+        rows.last().map(&cursor_of)
+    } else {
+        None
+    };
+    Ok(Page {
+        items: rows.into_iter().map(view).collect::<Result<_>>()?,
+        next_cursor,
+    })
+}
+
+fn no_user() -> Error {
+    Error::NotFound("no such user".into())
+}
+
+// ---- users ----
+
+/// Users ordered by username (case-insensitively), matching `query` in the username or
+/// email when given.
+pub fn list_users(
+    conn: &mut DbConnection,
+    query: Option<&str>,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<UserView>> {
+    let rows = users::list(conn, query, cursor, limit + 1)?;
+    page(
+        rows,
+        limit,
+        |u| u.username_lower.clone(),
+        |u| Ok(UserView::from(&u)),
+    )
+}
+
+/// One user by id.
+pub fn get_user(conn: &mut DbConnection, user_id: &str) -> Result<UserView> {
+    users::find(conn, user_id)?
+        .map(|u| UserView::from(&u))
+        .ok_or_else(no_user)
+}
+
+/// One user by username (the CLI names users that way).
+pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<users::User> {
+    users::find_by_username(conn, username)?
+        .ok_or_else(|| Error::NotFound(format!("no user `{username}`")))
+}
+
+/// Creates a user whose password the caller already checked against the policy and hashed.
+pub fn create_user(
+    conn: &mut DbConnection,
+    username: &str,
+    password_hash: &str,
+    email: Option<&str>,
+    roles: &[String],
+    operator: &Operator,
+    now: i64,
+) -> Result<UserView> {
+    accounts::check_roles(roles)?;
+    store::transaction(conn, |conn| -> Result<UserView> {
+        let user = accounts::create_user(conn, username, password_hash, email, roles, now)?;
+        audit::record(
+            conn,
+            Event::new(kind::USER_CREATED)
+                .actor(&operator.actor)
+                .user(&user.id)
+                .ip(operator.ip.clone())
+                .details(json!({ "username": user.username, "roles": roles })),
+            now,
+        )?;
+        Ok(UserView::from(&user))
+    })
+}
+
+/// A page of a user's live sessions, newest first.
+pub fn user_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    cursor: Option<&str>,
+    limit: i64,
+    now: i64,
+) -> Result<Page<SessionView>> {
+    users::find(conn, user_id)?.ok_or_else(no_user)?;
+    let (items, next_cursor) = sessions::list_for_user(conn, user_id, None, cursor, limit, now)?;
+    Ok(Page { items, next_cursor })
+}
+
+/// Ends every session of a user; returns how many were live.
+pub fn revoke_user_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    operator: &Operator,
+    now: i64,
+) -> Result<usize> {
+    users::find(conn, user_id)?.ok_or_else(no_user)?;
+    sessions::revoke_all_sessions(
+        conn,
+        user_id,
+        None,
+        &operator.actor,
+        operator.ip.clone(),
+        now,
+    )
+}
+
+/// Ends one session, whoever's it is.
+pub fn revoke_session(
+    conn: &mut DbConnection,
+    sid: &str,
+    operator: &Operator,
+    now: i64,
+) -> Result<()> {
+    sessions::revoke_session(conn, sid, None, &operator.actor, operator.ip.clone(), now)
+}
+
+// ---- clients ----
+
+/// Stored clients ordered by id (the built-in `first-party` client is not stored).
+pub fn list_clients(
+    conn: &mut DbConnection,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<Client>> {
+    let rows = clients::list(conn, cursor, limit + 1)?;
+    page(rows, limit, |c| c.client_id.clone(), Ok)
+}
+
+/// One client by id, the built-in one included.
+pub fn get_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+    first_party_scopes: &[String],
+) -> Result<Client> {
+    clients::find(conn, client_id, first_party_scopes)?
+        .ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))
+}
+
+/// Creates a client; a confidential one's secret is in the answer, and only there.
+pub fn create_client(
+    conn: &mut DbConnection,
+    new: NewClient,
+    operator: &Operator,
+    now: i64,
+) -> Result<ClientWithSecret> {
+    store::transaction(conn, |conn| -> Result<ClientWithSecret> {
+        let created = clients::create(conn, new, now)?;
+        let client = &created.client;
+        audit::record(
+            conn,
+            Event::new(kind::CLIENT_CREATED)
+                .actor(&operator.actor)
+                .client(&client.client_id)
+                .ip(operator.ip.clone())
+                .details(json!({
+                    "public": client.public,
+                    "grant_types": client.grant_types,
+                    "scopes": client.scopes,
+                    "audience": client.audience,
+                    "refresh_cookie": client.refresh_cookie,
+                })),
+            now,
+        )?;
+        Ok(created)
+    })
+}
+
+/// Deletes a client and ends the sessions it holds, so its refresh tokens die with it.
+pub fn delete_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+    operator: &Operator,
+    now: i64,
+) -> Result<()> {
+    if client_id == FIRST_PARTY {
+        return Err(Error::Conflict(
+            "first-party is the built-in client and cannot be deleted".into(),
+        ));
+    }
+    store::transaction(conn, |conn| -> Result<()> {
+        if !clients::delete(conn, client_id)? {
+            return Err(Error::NotFound(format!("no client `{client_id}`")));
+        }
+        let revoked =
+            store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?;
+        audit::record(
+            conn,
+            Event::new(kind::CLIENT_DELETED)
+                .actor(&operator.actor)
+                .client(client_id)
+                .ip(operator.ip.clone())
+                .details(json!({ "sessions_revoked": revoked })),
+            now,
+        )?;
+        Ok(())
+    })
+}
+
+/// Gives a confidential client a new secret (returned once); the old one stops working.
+pub fn rotate_client_secret(
+    conn: &mut DbConnection,
+    client_id: &str,
+    operator: &Operator,
+    now: i64,
+) -> Result<ClientWithSecret> {
+    store::transaction(conn, |conn| -> Result<ClientWithSecret> {
+        let rotated = clients::rotate_secret(conn, client_id, now)?;
+        audit::record(
+            conn,
+            Event::new(kind::CLIENT_SECRET_ROTATED)
+                .actor(&operator.actor)
+                .client(client_id)
+                .ip(operator.ip.clone()),
+            now,
+        )?;
+        Ok(rotated)
+    })
+}
+
+// ---- signing keys ----
+
+/// A signing key as operators see it: where it stands and when things happen to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub status: KeyStatus,
+    pub bits: i32,
+    pub created_at: String,
+    /// When it started (or starts) signing.
+    pub activates_at: String,
+    /// When it stopped (or will stop) signing, once a successor is known.
+    pub deactivates_at: Option<String>,
+    /// When it leaves (or left) the JWKS, once known.
+    pub published_until: Option<String>,
+    pub retired_at: Option<String>,
+}
+
+fn rfc3339_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+/// Every stored key with its status at `now_ms`, oldest first.
+pub fn list_keys(conn: &mut DbConnection, state: &AppState, now_ms: i64) -> Result<Vec<KeyView>> {
+    let rows = store::signing_keys::list(conn)?;
+    let mut infos = classify(&rows, now_ms, state.key_policy.max_token_lifetime_ms);
+    infos.sort_by_key(|i| (i.activates_at, i.created_at));
+    Ok(infos
+        .into_iter()
+        .map(|i| KeyView {
+            kid: i.kid,
+            status: i.status,
+            bits: i.bits,
+            created_at: rfc3339_ms(i.created_at),
+            activates_at: rfc3339_ms(i.activates_at),
+            deactivates_at: i.deactivates_at.map(rfc3339_ms),
+            published_until: i.published_until.map(rfc3339_ms),
+            retired_at: i.retired_at.map(rfc3339_ms),
+        })
+        .collect())
+}
+
+/// Makes the staged key (or a new one) active now, stages a fresh one, and switches this
+/// instance's key ring at once (others follow within their poll interval). Slow: it may
+/// generate RSA keys, so it runs on a blocking thread. Returns the new active kid.
+pub fn rotate_keys(
+    conn: &mut DbConnection,
+    state: &AppState,
+    operator: &Operator,
+) -> Result<String> {
+    let kid = rotation::rotate_now(
+        conn,
+        &state.key_policy,
+        &state.master_key,
+        crate::tokens::now_ms(),
+        operator,
+    )?;
+    state.sync_keys_on(conn)?;
+    Ok(kid)
+}
+
+/// Retires a key now: it leaves the JWKS and verifies nothing more. Retiring the active key
+/// rotates first. Unknown (or already retired) kids are `not_found`.
+pub fn retire_key(
+    conn: &mut DbConnection,
+    state: &AppState,
+    kid: &str,
+    operator: &Operator,
+) -> Result<()> {
+    match rotation::retire(
+        conn,
+        &state.key_policy,
+        &state.master_key,
+        kid,
+        crate::tokens::now_ms(),
+        operator,
+    )? {
+        Retired::Done => {
+            state.sync_keys_on(conn)?;
+            Ok(())
+        }
+        Retired::NotFound => Err(Error::NotFound(format!("no live signing key `{kid}`"))),
+    }
+}
+
+// ---- audit ----
+
+/// An audit event as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ip: Option<String>,
+    pub details: Value,
+}
+
+/// Filters of the audit listing; instants are unix seconds.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub user_id: Option<String>,
+    pub event_type: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Audit events matching `query`, newest first; the cursor is the last event's id.
+pub fn list_audit(
+    conn: &mut DbConnection,
+    query: AuditQuery,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<AuditView>> {
+    let before_id = cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| Error::InvalidRequest("bad cursor".into()))
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        user_id: query.user_id,
+        event_type: query.event_type,
+        since: query.since,
+        until: query.until,
+        before_id,
+    };
+    let rows = audit_store::list(conn, &filter, limit + 1)?;
+    page(
+        rows,
+        limit,
+        |e| e.id.to_string(),
+        |e| {
+            Ok(AuditView {
+                id: e.id,
+                at: rfc3339(e.at),
+                event_type: e.event_type,
+                actor: e.actor,
+                user_id: e.user_id,
+                client_id: e.client_id,
+                ip: e.ip,
+                details: serde_json::from_str(&e.details).unwrap_or(Value::Null),
+            })
+        },
+    )
+}
+
+/// An instant given as unix seconds or RFC 3339.
+pub fn parse_instant(text: &str) -> Result<i64> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<i64>() {
+        return Ok(secs);
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.timestamp())
+        .map_err(|_| {
+            Error::InvalidRequest(format!(
+                "`{}` is neither unix seconds nor an RFC 3339 time",
+                text.chars().take(40).collect::<String>()
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_are_unix_seconds_or_rfc3339() {
+        assert_eq!(parse_instant("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(
+            parse_instant("2023-11-14T22:13:20Z").unwrap(),
+            1_700_000_000
+        );
+        assert_eq!(
+            parse_instant("2023-11-14T23:13:20+01:00").unwrap(),
+            1_700_000_000
+        );
+        assert!(parse_instant("yesterday").is_err());
+    }
+
+    #[test]
+    fn a_page_has_a_cursor_only_when_more_rows_follow() {
+        let full = page(vec![1, 2, 3, 4], 3, |n| n.to_string(), Ok).unwrap();
+        assert_eq!(full.items, vec![1, 2, 3]);
+        assert_eq!(full.next_cursor.as_deref(), Some("3"));
+        let last = page(vec![1, 2, 3], 3, |n| n.to_string(), Ok).unwrap();
+        assert_eq!(last.items, vec![1, 2, 3]);
+        assert_eq!(last.next_cursor, None);
+    }
+}

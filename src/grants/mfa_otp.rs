@@ -1,0 +1,90 @@
+//! `grant_type=urn:tessera:params:oauth:grant-type:mfa-otp`: the second half of a password
+//! login for a user with MFA on. The client presents the `mfa_token` the password grant
+//! answered with and a TOTP or recovery code; the session then records `amr` `pwd` + `otp`.
+
+use crate::app::AppState;
+use crate::audit::{self, kind, Event};
+use crate::clients::{self, grant, ClientCredentials};
+use crate::error::{Error, Result};
+use crate::grants::password::record_failure;
+use crate::grants::{start_session, IssuedTokens, RequestContext};
+use crate::mfa;
+use crate::store::mfa as mfa_store;
+use crate::store::users;
+use crate::store::{self, DbConnection};
+
+const BAD_MFA_TOKEN: &str = "mfa_token is invalid, expired or already used";
+const BAD_OTP: &str = "the one-time code is invalid or was already used";
+
+/// The authentication methods of a login completed with a second factor, in this order.
+pub const AMR: [&str; 2] = ["pwd", "otp"];
+
+/// Checks the mfa_token and the code, then spends both and starts the session in one
+/// transaction. A wrong code counts toward the account's lock and leaves the mfa_token
+/// usable until it expires, so a typo does not send the user back to the password.
+pub fn complete(
+    conn: &mut DbConnection,
+    state: &AppState,
+    credentials: &ClientCredentials,
+    mfa_token: &str,
+    otp: &str,
+    context: &RequestContext,
+    now: i64,
+) -> Result<IssuedTokens> {
+    let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
+    // The grant finishes a password login, so a client allowed that may finish it too.
+    if !client.allows_grant(grant::MFA_OTP) && !client.allows_grant(grant::PASSWORD) {
+        return Err(Error::UnauthorizedClient(
+            "this client may not use the mfa-otp grant".into(),
+        ));
+    }
+    let token_hash = mfa::mfa_token_hash(mfa_token);
+    let pending = mfa_store::find_token(conn, &token_hash, now)?
+        .filter(|t| t.client_id == client.client_id)
+        .ok_or_else(|| Error::InvalidGrant(BAD_MFA_TOKEN.into()))?;
+    let user = users::find(conn, &pending.user_id)?
+        .ok_or_else(|| Error::InvalidGrant(BAD_MFA_TOKEN.into()))?;
+    if user.disabled {
+        return Err(Error::InvalidGrant("account disabled".into()));
+    }
+    if let Some(until) = user.locked_until.filter(|until| *until > now) {
+        return Err(Error::RateLimited {
+            retry_after: (until - now) as u64,
+        });
+    }
+    let scope: Vec<String> = pending
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    let issued = store::transaction(conn, |conn| -> Result<Option<IssuedTokens>> {
+        let Some(factor) = mfa::verify_second_factor(conn, state, &user.id, otp, now)? else {
+            return Ok(None);
+        };
+        if mfa_store::consume_token(conn, &token_hash, now)? != 1 {
+            // Used by a concurrent request a moment ago: undo the code's spending too.
+            return Err(Error::InvalidGrant(BAD_MFA_TOKEN.into()));
+        }
+        users::reset_failures(conn, &user.id)?;
+        let issued = start_session(conn, state, &user, &client, &scope, &AMR, context, now)?;
+        audit::record(
+            conn,
+            Event::new(kind::LOGIN)
+                .actor(&user.id)
+                .user(&user.id)
+                .client(&client.client_id)
+                .ip(context.ip.clone())
+                .details(serde_json::json!({ "amr": AMR, "second_factor": factor.as_str() })),
+            now,
+        )?;
+        Ok(Some(issued))
+    })?;
+    match issued {
+        Some(issued) => Ok(issued),
+        None => {
+            record_failure(conn, state, &user, &client.client_id, context, now)?;
+            Err(Error::InvalidGrant(BAD_OTP.into()))
+        }
+    }
+}

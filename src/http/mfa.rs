@@ -1,0 +1,159 @@
+//! MFA endpoints: `POST /account/mfa/totp` (enrol), `POST /account/mfa/totp/confirm`,
+//! `DELETE /account/mfa/totp` (needs the password or a code), and the admin's
+//! `DELETE /admin/users/{id}/mfa`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::Error;
+use crate::grants::RequestContext;
+use crate::http::extract::{client_ip, JsonOrForm};
+use crate::http::{authenticate, blocking, require_admin};
+use crate::mfa;
+use crate::sessions;
+
+/// `POST /account/mfa/totp` → `{"secret","otpauth_uri"}`: a pending enrolment.
+pub async fn enrol(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+    let claims = authenticate(&req, &state).await?;
+    let enrolment = blocking(&state, move |conn, state| {
+        let user = sessions::token_user(conn, &claims)?;
+        mfa::begin_enrolment(conn, state, &user, crate::now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri })))
+}
+
+/// The confirmation body.
+#[derive(Deserialize)]
+pub struct ConfirmBody {
+    otp: Option<String>,
+}
+
+/// `POST /account/mfa/totp/confirm` (`otp`) → `{"recovery_codes":[…]}`.
+pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    JsonOrForm(body): JsonOrForm<ConfirmBody>,
+) -> Result<HttpResponse, Error> {
+    let claims = authenticate(&req, &state).await?;
+    let otp = body
+        .otp
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| Error::InvalidRequest("missing `otp`".into()))?;
+    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
+    let codes = blocking(&state, move |conn, state| {
+        let user = sessions::token_user(conn, &claims)?;
+        mfa::confirm_enrolment(conn, state, &user.id, &otp, ip, crate::now())
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "recovery_codes": codes })))
+}
+
+/// The body that proves the user may turn MFA off: one of the two.
+#[derive(Deserialize)]
+pub struct DisableBody {
+    password: Option<String>,
+    otp: Option<String>,
+}
+
+/// `DELETE /account/mfa/totp` with `{"password"}` or `{"otp"}` → 204. A wrong credential
+/// counts toward the account's lock, like a failed login.
+pub async fn disable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    JsonOrForm(body): JsonOrForm<DisableBody>,
+) -> Result<HttpResponse, Error> {
+    let claims = authenticate(&req, &state).await?;
+    let password = body.password.filter(|p| !p.is_empty());
+    let otp = body.otp.filter(|o| !o.is_empty());
+    if password.is_none() && otp.is_none() {
+        return Err(Error::InvalidRequest("give `password` or `otp`".into()));
+    }
+    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
+    let lookup = claims.clone();
+    let user = blocking(&state, move |conn, _| {
+        let user = sessions::token_user(conn, &lookup)?;
+        if crate::store::mfa::find_totp(conn, &user.id)?.is_none() {
+            return Err(Error::NotFound("MFA is not enabled".into()));
+        }
+        Ok(user)
+    })
+    .await?;
+    let now = crate::now();
+    if let Some(until) = user.locked_until.filter(|until| *until > now) {
+        return Err(Error::RateLimited {
+            retry_after: (until - now) as u64,
+        });
+    }
+    let passed = match (password, otp) {
+        (Some(password), _) => {
+            let stored = user.password_hash.clone();
+            let ok = state
+                .hasher
+                .run(move |hasher| hasher.verify(&password, &stored))
+                .await?;
+            if ok {
+                let (user_id, ip) = (user.id.clone(), ip.clone());
+                blocking(&state, move |conn, _| {
+                    mfa::disable(conn, &user_id, &user_id, ip, crate::now())
+                })
+                .await?;
+            }
+            ok
+        }
+        (None, Some(otp)) => {
+            let (user_id, ip) = (user.id.clone(), ip.clone());
+            blocking(&state, move |conn, state| {
+                mfa::disable_with_otp(conn, state, &user_id, &otp, ip, crate::now())
+            })
+            .await?
+        }
+        (None, None) => false,
+    };
+    if !passed {
+        let context = RequestContext {
+            ip,
+            user_agent: None,
+        };
+        blocking(&state, move |conn, state| {
+            crate::grants::password::record_failure(
+                conn,
+                state,
+                &user,
+                &claims.client_id,
+                &context,
+                crate::now(),
+            )
+        })
+        .await?;
+        return Err(Error::InvalidGrant(
+            "the password or one-time code is incorrect".into(),
+        ));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /admin/users/{id}/mfa` (role `admin`) → 204: turns the user's MFA off, for a
+/// user who lost both the authenticator and the recovery codes.
+pub async fn admin_reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, Error> {
+    let claims = authenticate(&req, &state).await?;
+    require_admin(&claims)?;
+    let user_id = path.into_inner();
+    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
+    blocking(&state, move |conn, _| {
+        mfa::admin_reset(conn, &user_id, &claims.sub, ip, crate::now())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

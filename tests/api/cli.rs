@@ -1,0 +1,286 @@
+//! The operator CLI (`tessera users|clients|keys|sessions …`), run as a child process on the
+//! database of a running test instance, which then serves what the CLI made.
+
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use tessera::config::{DatabaseUrl, MasterKeySource};
+use tokio::io::AsyncWriteExt;
+
+use crate::admin::{admin, ok};
+use crate::helpers::*;
+
+/// Runs `tessera ARGS` against `app`'s database and master key, with `stdin` piped in (so
+/// not a terminal), and nothing else from this process's environment.
+async fn tessera(app: &TestApp, args: &[&str], stdin: &str) -> Output {
+    let database = match &app.settings.database {
+        DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        DatabaseUrl::Postgres(url) => url.clone(),
+    };
+    let MasterKeySource::Inline(master_key) = &app.settings.master_key else {
+        panic!("test apps have an inline master key");
+    };
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TESSERA_") || name == "RUST_LOG" {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(args)
+        .current_dir(app.dir.path())
+        .env("TESSERA_DATABASE_URL", database)
+        .env("TESSERA_MASTER_KEY", master_key)
+        .env("TESSERA_ARGON2_MEMORY_KIB", "1024")
+        .env("TESSERA_ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("running the tessera binary");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
+/// The JSON a successful command printed.
+fn stdout_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "exit {:?}, stderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is JSON")
+}
+
+/// A failed command: non-zero exit, nothing on stdout, one line on stderr; returns the line.
+fn failure_line(output: &Output) -> String {
+    assert!(!output.status.success());
+    assert!(
+        output.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
+    stderr.trim_end().to_string()
+}
+
+/// Polls `check` until it holds (another instance's key change arrives within its poll
+/// interval).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+both_backends! {
+    async fn a_user_created_with_the_cli_logs_in_over_http(backend) {
+        let app = spawn_app(backend).await;
+        let output = tessera(&app, &["users", "create", "alice", "--role", "editor", "--role", "viewer", "--email", "alice@example.org"], &format!("{PASSWORD}\n")).await;
+        let user = stdout_json(&output);
+        assert_eq!(user["username"], "alice");
+        assert_eq!(user["roles"], json!(["editor", "viewer"]));
+        assert_eq!(user["email"], "alice@example.org");
+        assert_eq!(user["disabled"], false);
+        assert!(!String::from_utf8_lossy(&output.stdout).contains(PASSWORD));
+
+        let tokens = app.login("alice", PASSWORD).await;
+        let claims = claims(&tokens.access_token);
+        assert_eq!(claims["sub"], user["id"]);
+        assert_eq!(claims["roles"], json!(["editor", "viewer"]));
+
+        let root = admin(&app).await;
+        let events = ok(&app, Method::GET, "/admin/audit?type=user_created", &root.token, None).await;
+        let event = &events["items"][0];
+        assert_eq!(event["actor"], "cli");
+        assert_eq!(event["user_id"], user["id"]);
+    }
+
+    async fn clients_created_with_the_cli_print_their_id_and_secret_once(backend) {
+        let app = spawn_app(backend).await;
+        let output = tessera(&app, &["clients", "create", "reports", "--grant", "client_credentials", "--scope", "read", "--scope", "write", "--audience", "https://reports.example"], "").await;
+        let created = stdout_json(&output);
+        let fields: Vec<&String> = created.as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["client_id", "client_secret"]);
+        assert_eq!(created["client_id"], "reports");
+        let secret = created["client_secret"].as_str().unwrap().to_string();
+        let response = app.token(&[("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", &secret), ("scope", "read")]).await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(claims(&tokens(response).await.access_token)["aud"], "https://reports.example");
+
+        let public = stdout_json(&tessera(&app, &["clients", "create", "web", "--public", "--refresh-cookie", "--scope", "profile"], "").await);
+        assert_eq!(public, json!({"client_id": "web", "client_secret": null}));
+
+        let listed = stdout_json(&tessera(&app, &["clients", "list"], "").await);
+        let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["reports", "web"]);
+        assert_eq!(listed[1]["refresh_cookie"], true);
+        assert!(!listed.to_string().contains(&secret));
+
+        let rotated = stdout_json(&tessera(&app, &["clients", "rotate-secret", "reports"], "").await);
+        assert_eq!(rotated.as_object().unwrap().keys().collect::<Vec<_>>(), ["client_id", "client_secret"]);
+        let new_secret = rotated["client_secret"].as_str().unwrap();
+        let response = app.token(&[("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", &secret)]).await;
+        assert_error(response, 401, "invalid_client").await;
+        let response = app.token(&[("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", new_secret)]).await;
+        assert_eq!(response.status().as_u16(), 200);
+
+        stdout_json(&tessera(&app, &["clients", "delete", "reports"], "").await);
+        let response = app.token(&[("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", new_secret)]).await;
+        assert_error(response, 401, "invalid_client").await;
+        let line = failure_line(&tessera(&app, &["clients", "delete", "reports"], "").await);
+        assert!(line.contains("reports"), "{line}");
+    }
+
+    async fn disabling_with_the_cli_ends_sessions_and_enabling_allows_logins_again(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("alice", &[]);
+        let tokens = app.login("alice", PASSWORD).await;
+        let disabled = stdout_json(&tessera(&app, &["users", "disable", "alice"], "").await);
+        assert_eq!(disabled["disabled"], true);
+        assert_error(app.refresh(tokens.refresh_token.as_deref().unwrap()).await, 400, "invalid_grant").await;
+        assert_error(app.get_bearer("/userinfo", &tokens.access_token).await, 401, "invalid_token").await;
+        assert_error(app.token(&[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)]).await, 400, "invalid_grant").await;
+        let enabled = stdout_json(&tessera(&app, &["users", "enable", "alice"], "").await);
+        assert_eq!(enabled["disabled"], false);
+        app.login("alice", PASSWORD).await;
+    }
+}
+
+#[tokio::test]
+async fn the_cli_sets_roles_and_lists_users() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("bob", &[]);
+    app.create_user("alice", &["viewer"]);
+    let updated = stdout_json(
+        &tessera(
+            &app,
+            &["users", "set-roles", "ALICE", "admin", "editor"],
+            "",
+        )
+        .await,
+    );
+    assert_eq!(updated["username"], "alice");
+    assert_eq!(updated["roles"], json!(["admin", "editor"]));
+    let updated = stdout_json(
+        &tessera(
+            &app,
+            &["users", "set-roles", "bob", "--role", "auditor"],
+            "",
+        )
+        .await,
+    );
+    assert_eq!(updated["roles"], json!(["auditor"]));
+    let claims = claims(&app.login("alice", PASSWORD).await.access_token);
+    assert_eq!(claims["roles"], json!(["admin", "editor"]));
+    let listed = stdout_json(&tessera(&app, &["users", "list"], "").await);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let line = failure_line(&tessera(&app, &["users", "set-roles", "nobody", "admin"], "").await);
+    assert!(line.contains("nobody"), "{line}");
+}
+
+#[tokio::test]
+async fn the_cli_refuses_a_weak_or_missing_password_with_one_line() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let line = failure_line(&tessera(&app, &["users", "create", "alice"], "short\n").await);
+    assert!(line.contains("8"), "{line}");
+    let line = failure_line(&tessera(&app, &["users", "create", "alice"], "alice\n").await);
+    assert!(!line.is_empty());
+    failure_line(&tessera(&app, &["users", "create", "alice"], "").await);
+    stdout_json(
+        &tessera(
+            &app,
+            &["users", "create", "alice"],
+            &format!("{PASSWORD}\r\n"),
+        )
+        .await,
+    );
+    app.login("alice", PASSWORD).await;
+    let line = failure_line(
+        &tessera(
+            &app,
+            &["users", "create", "ALICE"],
+            &format!("{PASSWORD}\n"),
+        )
+        .await,
+    );
+    assert!(line.contains("taken"), "{line}");
+}
+
+#[tokio::test]
+async fn the_cli_revokes_every_session_of_a_user() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("alice", &[]);
+    let first = app.login("alice", PASSWORD).await;
+    let second = app.login("alice", PASSWORD).await;
+    let output = stdout_json(&tessera(&app, &["sessions", "revoke", "--user", "alice"], "").await);
+    assert_eq!(output["revoked"], 2);
+    for tokens in [first, second] {
+        assert_error(
+            app.refresh(tokens.refresh_token.as_deref().unwrap()).await,
+            400,
+            "invalid_grant",
+        )
+        .await;
+    }
+    app.login("alice", PASSWORD).await;
+}
+
+both_backends! {
+    async fn keys_listed_rotated_and_retired_with_the_cli_reach_the_running_server(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("alice", &[]);
+        let old = app.state.keys.active_kid().unwrap();
+        let keys = stdout_json(&tessera(&app, &["keys", "list"], "").await);
+        let active: Vec<&str> = keys.as_array().unwrap().iter().filter(|k| k["status"] == "active").map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(active, [old.as_str()]);
+        assert_eq!(keys.as_array().unwrap().iter().filter(|k| k["status"] == "staged").count(), 1);
+
+        let rotated = stdout_json(&tessera(&app, &["keys", "rotate"], "").await);
+        let new = rotated["active_kid"].as_str().unwrap().to_string();
+        assert_ne!(new, old);
+        eventually("the server signs with the new key", || async {
+            header(&app.login("alice", PASSWORD).await.access_token)["kid"] == new.as_str()
+        }).await;
+
+        let retired = stdout_json(&tessera(&app, &["keys", "retire", &old], "").await);
+        assert_eq!(retired["retired"], old.as_str());
+        eventually("the retired key leaves the JWKS", || async { !jwks_kids(&app).await.contains(&old) }).await;
+        let keys = stdout_json(&tessera(&app, &["keys", "list"], "").await);
+        let retired: Vec<&str> = keys.as_array().unwrap().iter().filter(|k| k["status"] == "retired").map(|k| k["kid"].as_str().unwrap()).collect();
+        assert_eq!(retired, [old.as_str()]);
+        let line = failure_line(&tessera(&app, &["keys", "retire", &old], "").await);
+        assert!(line.contains(&old), "{line}");
+    }
+}

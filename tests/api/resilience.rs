@@ -1,0 +1,438 @@
+//! Holding up under failure: a PostgreSQL that goes away and comes back, and log lines
+//! that never carry a secret.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+
+/// A throwaway PostgreSQL server of the test's own (initdb in a temporary folder, on a
+/// free port), so stopping it disturbs no other test.
+struct PrivatePostgres {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+fn run_as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
+    // initdb and pg_ctl refuse to run as root.
+    let mut command = if nix_is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running a PostgreSQL tool")
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl PrivatePostgres {
+    fn bin_dir() -> Option<PathBuf> {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        versions.sort();
+        versions.pop()
+    }
+
+    fn start() -> Option<Self> {
+        let bin = Self::bin_dir()?;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        if nix_is_root() {
+            Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = run_as_postgres(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let server = PrivatePostgres {
+            bin,
+            data,
+            port,
+            _dir: dir,
+        };
+        server.up();
+        Some(server)
+    }
+
+    fn up(&self) {
+        let options = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
+        let log = self.data.join("server.log");
+        let out = run_as_postgres(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn down(&self) {
+        let out = run_as_postgres(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl stop: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = run_as_postgres(
+            &self.bin.join("pg_ctl"),
+            &["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"],
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let Some(postgres) = PrivatePostgres::start() else {
+        eprintln!("skipped: no PostgreSQL server binaries");
+        return;
+    };
+    let app = spawn_app(Backend::Postgres(postgres.url())).await;
+    app.register("alice", PASSWORD).await;
+    let tokens = app.login("alice", PASSWORD).await;
+
+    postgres.down();
+    let response = app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .await;
+    assert!(
+        response.headers().contains_key("retry-after"),
+        "503 carries Retry-After"
+    );
+    assert_error(response, 503, "temporarily_unavailable").await;
+    assert_error(
+        app.refresh(tokens.refresh_token.as_deref().unwrap()).await,
+        503,
+        "temporarily_unavailable",
+    )
+    .await;
+    assert_error(app.get("/readyz").await, 503, "temporarily_unavailable").await;
+    assert_eq!(
+        app.get("/.well-known/jwks.json").await.status().as_u16(),
+        200
+    );
+    assert_eq!(
+        app.get("/.well-known/openid-configuration")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(app.get("/healthz").await.status().as_u16(), 200);
+
+    postgres.up();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = app
+            .token(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ])
+            .await;
+        if response.status().as_u16() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tessera did not recover: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
+}
+
+/// A tessera process of its own, for tests that read its output.
+pub struct Process {
+    pub child: std::process::Child,
+    pub address: String,
+}
+
+impl Process {
+    /// Starts `tessera serve` on SQLite in `dir` with `env` added; waits for `/readyz`.
+    pub async fn start(dir: &Path, env: &[(&str, &str)]) -> Process {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TESSERA_") || key == "RUST_LOG" {
+                command.env_remove(key);
+            }
+        }
+        command
+            .current_dir(dir)
+            .arg("serve")
+            .env("TESSERA_LISTEN", format!("127.0.0.1:{port}"))
+            .env("TESSERA_ARGON2_MEMORY_KIB", "256")
+            .env("TESSERA_ARGON2_ITERATIONS", "1")
+            .env("TESSERA_WORKERS", "1")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = command.spawn().expect("starting tessera");
+        let address = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client
+            .get(format!("{address}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16() != 200)
+            .unwrap_or(true)
+        {
+            assert!(Instant::now() < deadline, "tessera did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Process { child, address }
+    }
+
+    /// Stops the process and returns everything it wrote.
+    pub fn finish(mut self) -> String {
+        let _ = self.child.kill();
+        let output = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_never_contain_a_password_token_or_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let master_key = tessera::crypto::MasterKey::generate().to_base64();
+    let database = format!("sqlite://{}", dir.path().join("t.db").display());
+    let server = Process::start(
+        dir.path(),
+        &[
+            ("RUST_LOG", "trace"),
+            ("TESSERA_MASTER_KEY", &master_key),
+            ("TESSERA_DATABASE_URL", &database),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.address);
+
+    // A confidential client, made directly in the same database.
+    let mut settings = test_settings(tessera::config::DatabaseUrl::Sqlite(
+        dir.path().join("t.db"),
+    ));
+    settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone());
+    let state = tessera::app::AppState::open(settings).unwrap();
+    let client_secret = tessera::clients::create(
+        &mut state.db.get().unwrap(),
+        tessera::clients::NewClient {
+            client_id: "svc".into(),
+            grant_types: Some(vec!["client_credentials".into()]),
+            scopes: Some(vec!["read".into()]),
+            ..Default::default()
+        },
+        tessera::now(),
+    )
+    .unwrap()
+    .client_secret
+    .unwrap();
+
+    let password = "Sup3r-secret-passphrase!";
+    client
+        .post(url("/register"))
+        .json(&serde_json::json!({"username": "logcheck", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let login: serde_json::Value = client
+        .post(url("/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "logcheck"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = login["access_token"].as_str().unwrap().to_string();
+    let refresh = login["refresh_token"].as_str().unwrap().to_string();
+    client
+        .get(url("/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(url("/userinfo?access_token=query-secret-token"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(url("/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "logcheck"),
+            ("password", "Wrong-passphrase-123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let refreshed: serde_json::Value = client
+        .post(url("/oauth/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second_refresh = refreshed["refresh_token"].as_str().unwrap().to_string();
+    let cc: serde_json::Value = client
+        .post(url("/oauth/token"))
+        .basic_auth("svc", Some(&client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let service_token = cc["access_token"].as_str().unwrap().to_string();
+    client
+        .post(url("/oauth/introspect"))
+        .basic_auth("svc", Some(&client_secret))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(url("/oauth/revoke"))
+        .form(&[("token", second_refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    client
+        .put(url("/account/password"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"current_password": password, "new_password": "An0ther-passphrase!"}))
+        .send()
+        .await
+        .unwrap();
+
+    let logs = server.finish();
+    assert!(
+        logs.contains("/oauth/token"),
+        "the request log is there: {}",
+        &logs[..logs.len().min(2000)]
+    );
+    for secret in [
+        password,
+        "Wrong-passphrase-123",
+        "An0ther-passphrase!",
+        &access,
+        &refresh,
+        &second_refresh,
+        &service_token,
+        &client_secret,
+        &master_key,
+        "query-secret-token",
+    ] {
+        assert!(!logs.contains(secret), "a secret leaked into the logs");
+    }
+    // Token signatures and payloads are long; no fragment of one may appear either.
+    for token in [&access, &refresh, &service_token] {
+        for part in token.split('.') {
+            assert!(!logs.contains(part), "a token part leaked into the logs");
+        }
+    }
+    assert!(
+        !logs.to_ascii_lowercase().contains("authorization: "),
+        "an Authorization header was logged"
+    );
+}

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::RsaPrivateKey;
 use tessera::config::{Argon2Params, KeySource};
 use tessera::crypto::MasterKey;
 use tessera::passwords::PasswordHasher;
@@ -112,7 +115,11 @@ fn signing(c: &mut Criterion) {
         bench.iter_custom(|iters| sign_on_two_threads(iters, [&shared, &other], &claims))
     });
 
-    let encoding = EncodingKey::from_rsa_der(&a.pkcs8_der);
+    // jsonwebtoken takes PKCS#1 DER; tessera stores PKCS#8.
+    let pkcs1 = RsaPrivateKey::from_pkcs8_der(&a.pkcs8_der)
+        .and_then(|k| k.to_pkcs1_der().map_err(Into::into))
+        .expect("PKCS#1 DER");
+    let encoding = EncodingKey::from_rsa_der(pkcs1.as_bytes());
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(a.kid.clone());
     header.typ = Some("at+jwt".into());

@@ -3,7 +3,6 @@
 
     helpers.py wait URL [TIMEOUT_S]             until URL answers 200
     helpers.py startup URL LOG -- CMD...        start CMD, print ms until URL answers 200, stop it
-    helpers.py register URL USER PASSWORD       POST /register (fallback when the CLI lacks `users create`)
     helpers.py mint URL USERS PASSWORD N OUT    N password logins; refresh tokens to OUT, one
                                                 access token to OUT.access
     helpers.py token URL BODY [AUTH]            POST /oauth/token, print the access token
@@ -86,16 +85,6 @@ def startup(url, log, cmd):
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def register(url, user, password):
-    status, body = _post(
-        url + "/register",
-        json.dumps({"username": user, "password": password}),
-        {"Content-Type": "application/json"},
-    )
-    if status not in (201, 409):
-        sys.exit(f"register {user}: {status} {body}")
 
 
 def token(url, body, auth=None):
@@ -311,8 +300,6 @@ def main(argv):
     elif cmd == "startup":
         sep = argv.index("--")
         startup(argv[2], argv[3], argv[sep + 1:])
-    elif cmd == "register":
-        register(*argv[2:5])
     elif cmd == "mint":
         mint(*argv[2:7])
     elif cmd == "token":

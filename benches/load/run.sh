@@ -122,48 +122,18 @@ tessera_env() {
     "TESSERA_LOGIN_RATE_LIMIT=0 TESSERA_LOCKOUT_THRESHOLD=0 RUST_LOG=${BENCH_RUST_LOG:-info}"
 }
 
-# Creates the bench client; prints its secret. Through the CLI when it has `clients create`,
-# else straight into the database (same row as `clients::create` writes: SHA-256 hex of the
-# secret).
+# Creates the bench client through the CLI; prints its secret.
 create_client() {
-  local backend=$1 client_id=$2
   # shellcheck disable=SC2046
-  if env $(tessera_env "$backend") "$BIN" clients create --help >/dev/null 2>&1; then
-    env $(tessera_env "$backend") "$BIN" clients create "$client_id" --grant client_credentials \
-      2>>"$OUT/tessera-$backend.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])'
-    return
-  fi
-  local secret hash now
-  secret=$(openssl rand -hex 32)
-  hash=$(printf '%s' "$secret" | sha256sum | cut -d' ' -f1)
-  now=$(date +%s)
-  case $backend in
-    sqlite)
-      python3 - "$OUT/sqlite/tessera.db" "$client_id" "$hash" "$now" <<'PY'
-import sqlite3, sys
-db, cid, h, now = sys.argv[1:]
-c = sqlite3.connect(db)
-c.execute("INSERT INTO clients (client_id, secret_hash, is_public, grant_types, scopes, refresh_cookie, created_at, updated_at) VALUES (?, ?, 0, '[\"client_credentials\"]', '[]', 0, ?, ?)", (cid, h, int(now), int(now)))
-c.commit()
-PY
-      ;;
-    postgres)
-      psql "$PG_URL/$PG_DB" -qAt -c "INSERT INTO clients (client_id, secret_hash, is_public, grant_types, scopes, refresh_cookie, created_at, updated_at) VALUES ('$client_id', '$hash', false, '[\"client_credentials\"]', '[]', false, $now, $now)" >/dev/null
-      ;;
-  esac
-  echo "$secret"
+  env $(tessera_env "$1") "$BIN" clients create "$2" --grant client_credentials \
+    2>>"$OUT/tessera-$1.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])'
 }
 
-# Creates user benchN: through the CLI's `users create` when there, else POST /register.
+# Creates a user through the CLI (password on stdin).
 create_user() {
-  local backend=$1 name=$2
   # shellcheck disable=SC2046
-  if env $(tessera_env "$backend") "$BIN" users create --help >/dev/null 2>&1; then
-    printf '%s\n' "$PASSWORD" | env $(tessera_env "$backend") "$BIN" users create "$name" \
-      >/dev/null 2>>"$OUT/tessera-$backend.log"
-  else
-    $HELP register "http://127.0.0.1:$PORT" "$name" "$PASSWORD"
-  fi
+  printf '%s\n' "$PASSWORD" | env $(tessera_env "$1") "$BIN" users create "$2" \
+    >/dev/null 2>>"$OUT/tessera-$1.log"
 }
 
 bench_backend() {
@@ -182,11 +152,6 @@ bench_backend() {
   sleep 1
   fact "mem_idle_$backend" "$($HELP mem "$pid")"
 
-  if env $(tessera_env "$backend") "$BIN" users create --help >/dev/null 2>&1; then
-    echo "seeding through the CLI" >&2
-  else
-    echo "seeding: this build's CLI has no users/clients create; using POST /register and a direct client row" >&2
-  fi
   for i in $(seq 0 $((USERS - 1))); do create_user "$backend" "bench$i"; done
   secret=$(create_client "$backend" bench-cc)
   basic="Basic $(printf '%s' "bench-cc:$secret" | base64 -w0)"

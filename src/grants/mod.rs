@@ -133,26 +133,15 @@ pub struct NewRefreshToken {
     pub row: RefreshToken,
 }
 
-/// Signs a refresh token for `session` (valid until the session's absolute end) and builds
-/// its row, keyed by the SHA-256 of its `jti`.
-pub fn sign_refresh_token(
+/// The claims and row of a new refresh token for `session` (valid until the session's
+/// absolute end), keyed by the SHA-256 of its `jti`, not yet signed: a grant can store the
+/// row inside its transaction and sign once it has committed.
+pub fn refresh_token_parts(
     state: &AppState,
     session: &Session,
     now: i64,
-) -> Result<NewRefreshToken> {
+) -> (RefreshClaims, RefreshToken) {
     let jti = crate::crypto::random_token::<32>();
-    let claims = RefreshClaims {
-        iss: state.settings.issuer.clone(),
-        sub: session.user_id.clone(),
-        aud: state.settings.issuer.clone(),
-        iat: now,
-        exp: session.expires_at,
-        jti: jti.clone(),
-        sid: session.id.clone(),
-        client_id: session.client_id.clone(),
-        token_type: "refresh".into(),
-    };
-    let token = state.keys.sign(TokenKind::Refresh, &claims)?;
     let row = RefreshToken {
         jti_hash: crate::crypto::sha256_hex(jti.as_bytes()),
         session_id: session.id.clone(),
@@ -162,7 +151,33 @@ pub fn sign_refresh_token(
         successor_hash: None,
         successor_sealed: None,
     };
-    Ok(NewRefreshToken { token, jti, row })
+    let claims = RefreshClaims {
+        iss: state.settings.issuer.clone(),
+        sub: session.user_id.clone(),
+        aud: state.settings.issuer.clone(),
+        iat: now,
+        exp: session.expires_at,
+        jti,
+        sid: session.id.clone(),
+        client_id: session.client_id.clone(),
+        token_type: "refresh".into(),
+    };
+    (claims, row)
+}
+
+/// Signs a refresh token for `session` and builds its row (see [`refresh_token_parts`]).
+pub fn sign_refresh_token(
+    state: &AppState,
+    session: &Session,
+    now: i64,
+) -> Result<NewRefreshToken> {
+    let (claims, row) = refresh_token_parts(state, session, now);
+    let token = state.keys.sign(TokenKind::Refresh, &claims)?;
+    Ok(NewRefreshToken {
+        token,
+        jti: claims.jti,
+        row,
+    })
 }
 
 /// Starts a session for a user who has just proven who they are, and issues its first

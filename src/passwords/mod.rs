@@ -2,11 +2,11 @@
 //! blocking threads, so that a flood of logins cannot stall the async workers.
 
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{anyhow, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use crate::config::Argon2Params;
 
@@ -52,6 +52,13 @@ pub fn check_params(params: Argon2Params) -> Result<()> {
     .map_err(|e| anyhow!("argon2 parameters rejected: {e}"))
 }
 
+/// How many hashes may run at once: one per core.
+fn slots() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
 /// Hashes and verifies passwords with argon2id at the configured cost.
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -62,6 +69,11 @@ pub struct PasswordHasher {
     /// Bounds how many hashes run at once: one per core. Requests beyond that wait without
     /// holding a thread.
     permits: Arc<tokio::sync::Semaphore>,
+    /// Argon2 working memory (19 MiB at OWASP parameters), kept for reuse: at most one
+    /// buffer per permit. Allocating it per hash on whichever blocking thread runs it left
+    /// glibc holding hundreds of megabytes across its per-thread arenas under a login flood,
+    /// and page-faulting fresh memory on every hash.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -85,13 +97,16 @@ impl PasswordHasher {
         let mut hasher = PasswordHasher {
             params,
             dummy_hash: Arc::new(String::new()),
-            permits: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(2),
-            )),
+            permits: Arc::new(tokio::sync::Semaphore::new(slots())),
+            memory: Arc::new(Mutex::new(Vec::new())),
         };
         hasher.dummy_hash = Arc::new(hasher.hash(&crate::crypto::random_token::<16>())?);
+        // An idle server holds no working memory; the first logins bring it back.
+        hasher
+            .memory
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         Ok(hasher)
     }
 
@@ -99,26 +114,95 @@ impl PasswordHasher {
         Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
     }
 
+    /// Runs argon2 into `out` with a reused working-memory buffer.
+    fn compute(
+        &self,
+        argon2: &Argon2<'_>,
+        params: &Params,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> argon2::Result<()> {
+        let blocks = params.block_count();
+        let reused = {
+            let mut pool = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            pool.iter()
+                .position(|b| b.len() == blocks)
+                .map(|i| pool.swap_remove(i))
+        };
+        // Argon2 writes every block before reading it, so a used buffer needs no clearing.
+        let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
+        let result = argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..]);
+        // Only buffers of the current size are kept: a stale hash's parameters are rare.
+        if blocks == self.params.block_count() {
+            let mut pool = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < slots() {
+                pool.push(memory);
+            }
+        }
+        result
+    }
+
     /// Hashes a password into a PHC string (blocking; call from a blocking thread).
     pub fn hash(&self, password: &str) -> Result<String> {
-        let salt = SaltString::encode_b64(&crate::crypto::random_array::<16>())
-            .map_err(|e| anyhow!("salt: {e}"))?;
-        self.argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow!("hashing failed: {e}"))
+        let salt_bytes = crate::crypto::random_array::<16>();
+        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow!("salt: {e}"))?;
+        let mut out = vec![
+            0u8;
+            self.params
+                .output_len()
+                .unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+        ];
+        self.compute(
+            &self.argon2(),
+            &self.params,
+            password.as_bytes(),
+            &salt_bytes,
+            &mut out,
+        )
+        .map_err(|e| anyhow!("hashing failed: {e}"))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&self.params).map_err(|e| anyhow!("params: {e}"))?,
+            salt: Some(salt.as_salt()),
+            hash: Some(Output::new(&out).map_err(|e| anyhow!("hash output: {e}"))?),
+        };
+        Ok(phc.to_string())
     }
 
     /// Checks a password against a PHC string (blocking). A malformed stored hash is a
     /// mismatch, never a panic.
     pub fn verify(&self, password: &str, phc: &str) -> bool {
-        match PasswordHash::new(phc) {
-            Ok(parsed) => self
-                .argon2()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+            return false;
+        };
+        let version = match parsed.version.map(Version::try_from).transpose() {
+            Ok(version) => version.unwrap_or_default(),
+            Err(_) => return false,
+        };
+        let Ok(params) = Params::try_from(&parsed) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; 64];
+        let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let mut out = vec![0u8; expected.len()];
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        if self
+            .compute(&argon2, &params, password.as_bytes(), salt_bytes, &mut out)
+            .is_err()
+        {
+            return false;
         }
+        crate::crypto::constant_time_eq(&out, expected.as_bytes())
     }
 
     /// Burns the time of one verification, for an unknown user.
@@ -207,5 +291,59 @@ mod tests {
         })
         .unwrap();
         assert!(stronger.needs_rehash(&hash));
+    }
+
+    #[test]
+    fn hashes_match_the_argon2_crates_own_hasher_both_ways() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = cheap();
+        let ours = hasher.hash("correct horse battery").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(hasher
+            .argon2()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+        let theirs = hasher
+            .argon2()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        assert!(hasher.verify("correct horse battery", &theirs));
+        assert!(!hasher.verify("correct horse batterz", &theirs));
+    }
+
+    #[test]
+    fn reused_working_memory_gives_the_same_hash_and_stays_bounded() {
+        use argon2::password_hash::PasswordHasher as _;
+        let hasher = cheap();
+        let salt = SaltString::encode_b64(b"sixteen byte slt").unwrap();
+        let expected = hasher
+            .argon2()
+            .hash_password(b"correct horse battery", &salt)
+            .unwrap()
+            .to_string();
+        for _ in 0..3 {
+            assert!(hasher.verify("correct horse battery", &expected));
+            assert!(!hasher.verify("another password", &expected));
+        }
+        let kept = hasher.memory.lock().unwrap().len();
+        assert!((1..=slots()).contains(&kept));
+        // A hash made with other parameters verifies too, on memory that is not kept.
+        let other = PasswordHasher::new(Argon2Params {
+            memory_kib: 256,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap()
+        .hash("correct horse battery")
+        .unwrap();
+        assert!(hasher.verify("correct horse battery", &other));
+        assert!(hasher
+            .memory
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|b| b.len() == hasher.params.block_count()));
     }
 }

@@ -54,7 +54,7 @@ impl AppState {
     pub fn open(settings: Settings) -> Result<Self> {
         let pool = store::connect(&settings.database, settings.db_pool_size)?;
         let mut conn = pool.get().context("cannot connect to the database")?;
-        let applied = store::migrate(&mut conn)?;
+        let applied = store::migrate(&mut conn, &settings.database)?;
         if !applied.is_empty() {
             log::info!("applied migrations: {}", applied.join(", "));
         }

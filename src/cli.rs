@@ -161,7 +161,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let pool = crate::store::connect(&settings.database, 1)?;
             let mut conn = pool.get()?;
-            let applied = crate::store::migrate(&mut conn)?;
+            let applied = crate::store::migrate(&mut conn, &settings.database)?;
             println!("{}", serde_json::json!({ "applied": applied }));
             Ok(())
         }
@@ -188,7 +188,10 @@ fn cli_operator() -> Operator {
 /// key, no signing keys).
 fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
     let pool = store::connect(&settings.database, 1)?;
-    store::migrate(&mut *pool.get().context("cannot connect to the database")?)?;
+    store::migrate(
+        &mut *pool.get().context("cannot connect to the database")?,
+        &settings.database,
+    )?;
     Ok(pool)
 }
 

@@ -114,7 +114,29 @@ pub fn connect(url: &DatabaseUrl, size: u32) -> Result<DbPool> {
 }
 
 /// Applies pending migrations for the connection's backend; returns their names.
-pub fn migrate(conn: &mut DbConnection) -> Result<Vec<String>> {
+///
+/// Several instances may start at once on one database, and each migration checks what is
+/// applied before it runs, so they must migrate in turn: PostgreSQL under an advisory
+/// lock, SQLite under an exclusive lock on a file beside the database (its own locks cannot
+/// span diesel's per-migration transactions).
+pub fn migrate(conn: &mut DbConnection, database: &DatabaseUrl) -> Result<Vec<String>> {
+    let _file_lock = match database {
+        DatabaseUrl::Sqlite(path) => {
+            let mut lock_path = path.clone().into_os_string();
+            lock_path.push(".migrate-lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .with_context(|| {
+                    format!("opening the migration lock {}", lock_path.to_string_lossy())
+                })?;
+            file.lock().context("taking the migration lock")?;
+            Some(file)
+        }
+        DatabaseUrl::Postgres(_) => None,
+    };
     let applied = match conn {
         DbConnection::Postgresql(pg) => {
             // Several instances may start at once; the advisory lock makes them migrate in turn.

@@ -47,7 +47,7 @@ async fn client_load(address: String, user: String, deadline: Instant) -> (Vec<H
     let mut step = 0usize;
     while Instant::now() < deadline {
         step += 1;
-        let login = held.is_empty() || step % 6 == 0;
+        let login = held.is_empty() || step.is_multiple_of(6);
         let (form, index) = if login {
             (
                 vec![

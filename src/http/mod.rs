@@ -36,7 +36,11 @@ where
     let state = state.clone().into_inner();
     web::block(move || {
         let mut conn = state.db.get()?;
-        work(&mut conn, &state)
+        let result = work(&mut conn, &state);
+        if matches!(result, Err(Error::Unavailable)) {
+            conn.mark_suspect();
+        }
+        result
     })
     .await
     .map_err(|e| Error::internal("blocking task failed", e))?

@@ -12,7 +12,7 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod users;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use diesel::connection::SimpleConnection;
@@ -47,15 +47,49 @@ pub struct Manager {
     url: DatabaseUrl,
 }
 
+/// A pooled connection, with what the pool needs to know to skip or force a health check.
+pub struct PooledConnection {
+    conn: DbConnection,
+    /// When it was last known good (connected, checked, or returned after a clean use).
+    last_good: Instant,
+    /// A query on it failed as if the server were gone: the pool drops it on return.
+    suspect: bool,
+}
+
+impl PooledConnection {
+    /// Marks the connection as possibly dead, so the pool replaces it instead of handing it
+    /// out again (after a database restart every old connection is).
+    pub fn mark_suspect(&mut self) {
+        self.suspect = true;
+    }
+}
+
+impl std::ops::Deref for PooledConnection {
+    type Target = DbConnection;
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection used within this long is handed out without a `SELECT 1` first: a hot path
+/// pays no extra round trip, and a connection that failed is dropped on return instead.
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = PooledConnection;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        match &self.url {
+    fn connect(&self) -> Result<PooledConnection, r2d2::Error> {
+        let conn = match &self.url {
             DatabaseUrl::Postgres(url) => PgConnection::establish(&with_connect_timeout(url))
                 .map(DbConnection::Postgresql)
-                .map_err(r2d2::Error::ConnectionError),
+                .map_err(r2d2::Error::ConnectionError)?,
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path.to_string_lossy())
                     .map_err(r2d2::Error::ConnectionError)?;
@@ -65,18 +99,33 @@ impl ManageConnection for Manager {
                     "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
+                DbConnection::Sqlite(conn)
             }
+        };
+        Ok(PooledConnection {
+            conn,
+            last_good: Instant::now(),
+            suspect: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PooledConnection) -> Result<(), r2d2::Error> {
+        if !conn.suspect && conn.last_good.elapsed() < TRUSTED_FOR {
+            return Ok(());
         }
+        conn.conn
+            .batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)?;
+        conn.suspect = false;
+        conn.last_good = Instant::now();
+        Ok(())
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1")
-            .map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut PooledConnection) -> bool {
+        if !conn.suspect {
+            conn.last_good = Instant::now();
+        }
+        conn.suspect
     }
 }
 
@@ -92,7 +141,7 @@ fn with_connect_timeout(url: &str) -> String {
 
 #[derive(Debug)]
 struct NoCustomization;
-impl CustomizeConnection<DbConnection, r2d2::Error> for NoCustomization {}
+impl CustomizeConnection<PooledConnection, r2d2::Error> for NoCustomization {}
 
 /// Builds the pool. For SQLite the database file's folder is created first.
 pub fn connect(url: &DatabaseUrl, size: u32) -> Result<DbPool> {

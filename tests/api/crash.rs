@@ -240,8 +240,8 @@ both_backends! {
         let pool = tessera::store::connect(&database, 1).unwrap();
         let mut conn = pool.get().unwrap();
         let now = tessera::now();
-        let all_sessions: Vec<Session> = sessions::table.select(Session::as_select()).load(&mut conn).unwrap();
-        let tokens: Vec<RefreshToken> = refresh_tokens::table.select(RefreshToken::as_select()).load(&mut conn).unwrap();
+        let all_sessions: Vec<Session> = sessions::table.select(Session::as_select()).load(&mut **conn).unwrap();
+        let tokens: Vec<RefreshToken> = refresh_tokens::table.select(RefreshToken::as_select()).load(&mut **conn).unwrap();
         let live = |t: &RefreshToken| t.spent_at.is_none() && t.expires_at > now;
         let mut live_per_session: HashMap<&str, usize> = HashMap::new();
         for token in tokens.iter().filter(|t| live(t)) {

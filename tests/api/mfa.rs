@@ -372,7 +372,7 @@ both_backends! {
         let mut conn = app.state.db.get().unwrap();
         use diesel::prelude::*;
         use tessera::store::schema::mfa_tokens;
-        let expires: Vec<i64> = mfa_tokens::table.select(mfa_tokens::expires_at).load(&mut conn).unwrap();
+        let expires: Vec<i64> = mfa_tokens::table.select(mfa_tokens::expires_at).load(&mut **conn).unwrap();
         assert_eq!(expires.len(), 1);
         assert!((before + 300..=tessera::now() + 300).contains(&expires[0]));
     }
@@ -476,8 +476,8 @@ both_backends! {
         let mut conn = app.state.db.get().unwrap();
         use diesel::prelude::*;
         use tessera::store::schema::{mfa_recovery_codes, mfa_totp};
-        let left: i64 = mfa_recovery_codes::table.count().get_result(&mut conn).unwrap();
-        let secrets: i64 = mfa_totp::table.count().get_result(&mut conn).unwrap();
+        let left: i64 = mfa_recovery_codes::table.count().get_result(&mut **conn).unwrap();
+        let secrets: i64 = mfa_totp::table.count().get_result(&mut **conn).unwrap();
         assert_eq!((left, secrets), (0, 0));
     }
 

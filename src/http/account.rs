@@ -377,21 +377,7 @@ pub async fn change_password(
         .await?;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     if !ok {
-        let context = RequestContext {
-            ip,
-            user_agent: None,
-        };
-        blocking(&state, move |conn, state| {
-            crate::grants::password::record_failure(
-                conn,
-                state,
-                &user,
-                &claims.client_id,
-                &context,
-                crate::now(),
-            )
-        })
-        .await?;
+        count_failed_check(&state, user, claims.client_id.clone(), ip).await?;
         return Err(Error::InvalidGrant("current password is incorrect".into()));
     }
     let new_hash = new_hash.ok_or_else(|| Error::internal("hashing", "no hash"))??;
@@ -409,4 +395,29 @@ pub async fn change_password(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Counts a wrong password or code given by a signed-in user toward the account's lock,
+/// exactly as a failed login does: a stolen access token must not allow endless guessing.
+pub async fn count_failed_check(
+    state: &web::Data<AppState>,
+    user: crate::store::users::User,
+    client_id: String,
+    ip: Option<String>,
+) -> Result<(), Error> {
+    let context = RequestContext {
+        ip,
+        user_agent: None,
+    };
+    blocking(state, move |conn, state| {
+        crate::grants::password::record_failure(
+            conn,
+            state,
+            &user,
+            &client_id,
+            &context,
+            crate::now(),
+        )
+    })
+    .await
 }

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::Error;
-use crate::grants::RequestContext;
+use crate::http::account::count_failed_check;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, JsonOrForm};
 use crate::http::openapi::responses::{
@@ -208,21 +208,7 @@ pub async fn disable(
         (None, None) => false,
     };
     if !passed {
-        let context = RequestContext {
-            ip,
-            user_agent: None,
-        };
-        blocking(&state, move |conn, state| {
-            crate::grants::password::record_failure(
-                conn,
-                state,
-                &user,
-                &claims.client_id,
-                &context,
-                crate::now(),
-            )
-        })
-        .await?;
+        count_failed_check(&state, user, claims.client_id.clone(), ip).await?;
         return Err(Error::InvalidGrant(
             "the password or one-time code is incorrect".into(),
         ));

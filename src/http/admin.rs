@@ -297,10 +297,11 @@ pub async fn revoke_user_sessions(
 ) -> Result<HttpResponse, Error> {
     let operator = admin(&req, &state).await?;
     let id = path.into_inner();
-    blocking(&state, move |conn, _| {
+    let revoked = blocking(&state, move |conn, _| {
         admin::revoke_user_sessions(conn, &id, &operator, crate::now())
     })
     .await?;
+    state.metrics.revocations.inc_by(revoked as u64);
     Ok(no_content())
 }
 
@@ -334,6 +335,7 @@ pub async fn revoke_session(
         admin::revoke_session(conn, &sid, &operator, crate::now())
     })
     .await?;
+    state.metrics.revocations.inc();
     Ok(no_content())
 }
 

@@ -116,3 +116,29 @@ fn a_certificate_without_a_key_stops_start_up_naming_the_missing_setting() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("TESSERA_TLS_KEY"));
 }
+
+#[tokio::test]
+async fn admin_revocations_are_counted_too() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("root", &["admin"]);
+    let admin = app.login("root", PASSWORD).await;
+    let user = app.user_with_tokens("alice").await;
+    let sid = claims(&user.access_token)["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let response = app
+        .client
+        .delete(app.url(&format!("/admin/sessions/{sid}")))
+        .bearer_auth(&admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(
+        metric_value(&text, "tessera_revocations_total"),
+        Some(1.0),
+        "{text}"
+    );
+}

@@ -15,11 +15,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::RsaPrivateKey;
-use tessera::config::{Argon2Params, KeySource};
 use tessera::crypto::MasterKey;
+use tessera::passwords::Argon2Params;
 use tessera::passwords::PasswordHasher;
 use tessera::store::signing_keys::SigningKeyRow;
 use tessera::tokens::claims::AccessClaims;
+use tessera::tokens::keygen::KeySource;
 use tessera::tokens::keygen::{self, NewKeyPair};
 use tessera::tokens::keyring::{seal_context, KeyRing, TokenKind};
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::store::audit::{self as audit_store, NewAuditEvent};
-use crate::store::DbConnection;
+use crate::store::{self, DbConnection};
 
 /// Event types, as stored and filtered on.
 pub mod kind {
@@ -72,7 +72,7 @@ impl Event {
 }
 
 /// Stores the event (in the caller's transaction, if any).
-pub fn record(conn: &mut DbConnection, event: Event, now: i64) -> diesel::QueryResult<()> {
+pub fn record(conn: &mut DbConnection, event: Event, now: i64) -> store::QueryResult<()> {
     log::info!(
         "audit: {} actor={} user={} client={}",
         event.kind,

@@ -7,6 +7,23 @@ use crate::error::{Error, Result};
 use crate::store::clients::{self as client_store, ClientRow};
 use crate::store::DbConnection;
 
+/// Splits a scope list on spaces or commas; each scope is RFC 6749 §3.3 `scope-token`.
+pub fn parse_scopes(text: &str) -> anyhow::Result<Vec<String>> {
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in text.split([' ', ',']).filter(|s| !s.is_empty()) {
+        if !scope
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        {
+            anyhow::bail!("`{scope}` is not a valid scope");
+        }
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_string());
+        }
+    }
+    Ok(scopes)
+}
+
 /// The built-in public client used when a request names none.
 pub const FIRST_PARTY: &str = "first-party";
 
@@ -217,8 +234,9 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
         ));
     }
     let scopes = match new.scopes {
-        Some(scopes) => crate::config::parse_scopes(&scopes.join(" "))
-            .map_err(|e| Error::InvalidRequest(e.to_string()))?,
+        Some(scopes) => {
+            parse_scopes(&scopes.join(" ")).map_err(|e| Error::InvalidRequest(e.to_string()))?
+        }
         None => Vec::new(),
     };
     for ttl in [new.access_token_ttl, new.refresh_token_ttl]

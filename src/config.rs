@@ -6,10 +6,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Result};
 use ipnet::IpNet;
+
+use crate::clients::parse_scopes;
+use crate::passwords::Argon2Params;
+use crate::ratelimit::{parse_rate, Rate};
+use crate::store::DatabaseUrl;
+use crate::tokens::keygen::KeySource;
 
 /// The raw configuration, as clap reads it from flags and the environment.
 #[derive(Debug, Clone, clap::Args)]
@@ -209,39 +214,6 @@ pub struct ConfigArgs {
     pub tls_key: Option<PathBuf>,
 }
 
-/// Where the database lives, told by the URL scheme and never guessed.
-#[derive(Clone, PartialEq, Eq)]
-pub enum DatabaseUrl {
-    Sqlite(PathBuf),
-    Postgres(String),
-}
-
-impl std::fmt::Debug for DatabaseUrl {
-    // A PostgreSQL URL may carry a password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DatabaseUrl::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
-            DatabaseUrl::Postgres(_) => f.write_str("Postgres(<redacted>)"),
-        }
-    }
-}
-
-impl DatabaseUrl {
-    /// Parses `sqlite://PATH`, `postgres://…` or `postgresql://…`.
-    pub fn parse(url: &str) -> Result<Self> {
-        if let Some(path) = url.strip_prefix("sqlite://") {
-            if path.is_empty() {
-                bail!("sqlite:// needs a file path");
-            }
-            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DatabaseUrl::Postgres(url.to_string()))
-        } else {
-            bail!("the scheme must be sqlite://, postgres:// or postgresql://")
-        }
-    }
-}
-
 /// Where the master key comes from.
 #[derive(Clone)]
 pub enum MasterKeySource {
@@ -258,40 +230,6 @@ impl std::fmt::Debug for MasterKeySource {
             MasterKeySource::File(path) => write!(f, "File({})", path.display()),
         }
     }
-}
-
-/// How new RSA signing keys are made.
-#[derive(Clone)]
-pub enum KeySource {
-    /// Generated with the `rsa` crate, at this modulus size.
-    Generate { bits: usize },
-    /// Taken in turn from ready-made PKCS#8 DER keys: for tests, where generation is not what
-    /// is being tested.
-    Pool(Arc<Vec<Vec<u8>>>),
-}
-
-impl std::fmt::Debug for KeySource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            KeySource::Generate { bits } => write!(f, "Generate {{ bits: {bits} }}"),
-            KeySource::Pool(keys) => write!(f, "Pool({} keys)", keys.len()),
-        }
-    }
-}
-
-/// A per-address request rate: `count` requests per `per_secs` seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u32,
-    pub per_secs: u64,
-}
-
-/// Argon2id cost parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Argon2Params {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
 }
 
 /// The checked configuration every part of tessera is given.
@@ -611,23 +549,6 @@ fn parse_issuer(text: &str) -> Result<String> {
     Ok(issuer.to_string())
 }
 
-/// Splits a scope list on spaces or commas; each scope is RFC 6749 §3.3 `scope-token`.
-pub fn parse_scopes(text: &str) -> Result<Vec<String>> {
-    let mut scopes: Vec<String> = Vec::new();
-    for scope in text.split([' ', ',']).filter(|s| !s.is_empty()) {
-        if !scope
-            .chars()
-            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
-        {
-            bail!("`{scope}` is not a valid scope");
-        }
-        if !scopes.iter().any(|s| s == scope) {
-            scopes.push(scope.to_string());
-        }
-    }
-    Ok(scopes)
-}
-
 fn parse_origins(text: &str) -> Result<Vec<String>> {
     text.split(',')
         .map(str::trim)
@@ -659,28 +580,6 @@ fn parse_networks(text: &str) -> Result<Vec<IpNet>> {
         .collect()
 }
 
-/// Parses `30/min`, `5/s`, `100/h`, or `0` (no limit).
-pub fn parse_rate(text: &str) -> Result<Option<Rate>> {
-    let text = text.trim();
-    if text == "0" {
-        return Ok(None);
-    }
-    let (count, unit) = text
-        .split_once('/')
-        .ok_or_else(|| anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
-    let count: u32 = count
-        .trim()
-        .parse()
-        .map_err(|_| anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
-    let per_secs = match unit.trim() {
-        "s" | "sec" | "second" => 1,
-        "m" | "min" | "minute" => 60,
-        "h" | "hour" => 3600,
-        other => bail!("unknown period `{other}` (use s, min or h)"),
-    };
-    Ok((count > 0).then_some(Rate { count, per_secs }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -694,28 +593,5 @@ mod tests {
         assert!(parse_duration("15x").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("-5").is_err());
-    }
-
-    #[test]
-    fn rates_parse_and_zero_disables() {
-        assert_eq!(
-            parse_rate("30/min").unwrap(),
-            Some(Rate {
-                count: 30,
-                per_secs: 60
-            })
-        );
-        assert_eq!(parse_rate("0").unwrap(), None);
-        assert!(parse_rate("30").is_err());
-    }
-
-    #[test]
-    fn database_urls_need_a_known_scheme() {
-        assert_eq!(
-            DatabaseUrl::parse("sqlite://data/t.db").unwrap(),
-            DatabaseUrl::Sqlite("data/t.db".into())
-        );
-        assert!(DatabaseUrl::parse("mysql://x").is_err());
-        assert!(DatabaseUrl::parse("data/t.db").is_err());
     }
 }

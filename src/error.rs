@@ -93,21 +93,3 @@ impl Error {
         Error::Internal(anyhow::anyhow!("{context}: {error}"))
     }
 }
-
-impl From<diesel::result::Error> for Error {
-    fn from(error: diesel::result::Error) -> Self {
-        if crate::store::is_unavailable(&error) {
-            log::warn!("database unavailable: {error}");
-            Error::Unavailable
-        } else {
-            Error::Internal(anyhow::Error::new(error).context("database query failed"))
-        }
-    }
-}
-
-impl From<crate::store::PoolError> for Error {
-    fn from(error: crate::store::PoolError) -> Self {
-        log::warn!("database unavailable: {error}");
-        Error::Unavailable
-    }
-}

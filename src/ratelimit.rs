@@ -9,7 +9,34 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::Rate;
+/// A per-address request rate: `count` requests per `per_secs` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per_secs: u64,
+}
+
+/// Parses `30/min`, `5/s`, `100/h`, or `0` (no limit).
+pub fn parse_rate(text: &str) -> anyhow::Result<Option<Rate>> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(None);
+    }
+    let (count, unit) = text
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("expected N/s, N/min or N/h, got `{text}`"))?;
+    let per_secs = match unit.trim() {
+        "s" | "sec" | "second" => 1,
+        "m" | "min" | "minute" => 60,
+        "h" | "hour" => 3600,
+        other => anyhow::bail!("unknown period `{other}` (use s, min or h)"),
+    };
+    Ok((count > 0).then_some(Rate { count, per_secs }))
+}
 
 /// A keyed limiter, or none when limits are off.
 pub struct LoginLimiter {
@@ -59,6 +86,19 @@ impl LoginLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_parse_and_zero_disables() {
+        assert_eq!(
+            parse_rate("30/min").unwrap(),
+            Some(Rate {
+                count: 30,
+                per_secs: 60
+            })
+        );
+        assert_eq!(parse_rate("0").unwrap(), None);
+        assert!(parse_rate("30").is_err());
+    }
 
     #[test]
     fn allows_the_burst_then_refuses_with_a_wait() {

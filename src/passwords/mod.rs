@@ -8,7 +8,13 @@ use anyhow::{anyhow, Result};
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use crate::config::Argon2Params;
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
 
 const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
 
@@ -241,7 +247,7 @@ impl PasswordHasher {
             .await
             .map_err(|_| anyhow!("password hasher closed"))?;
         let hasher = self.clone();
-        actix_web::rt::task::spawn_blocking(move || work(&hasher))
+        tokio::task::spawn_blocking(move || work(&hasher))
             .await
             .map_err(|e| anyhow!("password hashing task failed: {e}"))
     }

@@ -23,7 +23,38 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::config::DatabaseUrl;
+/// Where the database lives, told by the URL scheme and never guessed.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    // A PostgreSQL URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+            DatabaseUrl::Postgres(_) => f.write_str("Postgres(<redacted>)"),
+        }
+    }
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://PATH`, `postgres://…` or `postgresql://…`.
+    pub fn parse(url: &str) -> Result<Self> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                anyhow::bail!("sqlite:// needs a file path");
+            }
+            Ok(DatabaseUrl::Sqlite(std::path::PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_string()))
+        } else {
+            anyhow::bail!("the scheme must be sqlite://, postgres:// or postgresql://")
+        }
+    }
+}
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -295,4 +326,44 @@ pub fn is_unique_violation(error: &DieselError) -> bool {
         error,
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
     )
+}
+
+/// The result of one storage call; the error stays diesel's so callers can tell a lost
+/// connection (`is_unavailable`) from a constraint violation.
+pub type QueryResult<T> = std::result::Result<T, DieselError>;
+
+// The domain error learns about storage failures here, so that only `store` names diesel.
+impl From<DieselError> for crate::error::Error {
+    fn from(error: DieselError) -> Self {
+        if is_unavailable(&error) {
+            log::warn!("database unavailable: {error}");
+            crate::error::Error::Unavailable
+        } else {
+            crate::error::Error::Internal(
+                anyhow::Error::new(error).context("database query failed"),
+            )
+        }
+    }
+}
+
+impl From<PoolError> for crate::error::Error {
+    fn from(error: PoolError) -> Self {
+        log::warn!("database unavailable: {error}");
+        crate::error::Error::Unavailable
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_need_a_known_scheme() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/t.db").unwrap(),
+            DatabaseUrl::Sqlite("data/t.db".into())
+        );
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("data/t.db").is_err());
+    }
 }

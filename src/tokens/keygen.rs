@@ -9,7 +9,24 @@ use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
 
-use crate::config::KeySource;
+/// How new RSA signing keys are made.
+#[derive(Clone)]
+pub enum KeySource {
+    /// Generated with the `rsa` crate, at this modulus size.
+    Generate { bits: usize },
+    /// Taken in turn from ready-made PKCS#8 DER keys: for tests, where generation is not what
+    /// is being tested.
+    Pool(std::sync::Arc<Vec<Vec<u8>>>),
+}
+
+impl std::fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Generate { bits } => write!(f, "Generate {{ bits: {bits} }}"),
+            KeySource::Pool(keys) => write!(f, "Pool({} keys)", keys.len()),
+        }
+    }
+}
 
 /// A new key pair, before it is sealed and stored.
 pub struct NewKeyPair {

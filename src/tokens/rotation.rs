@@ -7,10 +7,10 @@
 use anyhow::{anyhow, Result};
 
 use crate::audit::{self, kind, Event};
-use crate::config::KeySource;
 use crate::crypto::MasterKey;
 use crate::store::signing_keys::{self, SigningKeyRow};
 use crate::store::{self, DbConnection, Lock};
+use crate::tokens::keygen::KeySource;
 use crate::tokens::keygen::{self, NewKeyPair};
 use crate::tokens::keyring::{classify, seal_context, KeyStatus};
 

@@ -58,7 +58,7 @@ async fn credential_stuffing_meets_address_limits_and_account_locks_while_a_legi
     let app = Arc::new(
         spawn_app_with(Backend::Sqlite, |settings| {
             settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-            settings.login_rate_limit = Some(tessera::config::Rate {
+            settings.login_rate_limit = Some(tessera::ratelimit::Rate {
                 count: PER_ADDRESS,
                 per_secs: 60,
             });

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use tessera::config::{DatabaseUrl, MasterKeySource};
+use tessera::config::MasterKeySource;
+use tessera::store::DatabaseUrl;
 use tokio::io::AsyncWriteExt;
 
 use crate::admin::{admin, ok};

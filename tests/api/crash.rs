@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use tessera::config::DatabaseUrl;
 use tessera::store::refresh_tokens::RefreshToken;
 use tessera::store::schema::{refresh_tokens, sessions};
 use tessera::store::sessions::Session;
+use tessera::store::DatabaseUrl;
 
 use crate::helpers::*;
 

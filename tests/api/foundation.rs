@@ -184,7 +184,7 @@ fn migrate_works_against_postgres() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let tessera::config::DatabaseUrl::Postgres(url) =
+    let tessera::store::DatabaseUrl::Postgres(url) =
         fresh_database(&Backend::Postgres(base), dir.path())
     else {
         unreachable!()

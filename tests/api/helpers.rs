@@ -11,7 +11,10 @@ use diesel::Connection;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use tessera::app::{AppState, Application};
-use tessera::config::{Argon2Params, DatabaseUrl, KeySource, MasterKeySource, Settings};
+use tessera::config::{MasterKeySource, Settings};
+use tessera::passwords::Argon2Params;
+use tessera::store::DatabaseUrl;
+use tessera::tokens::keygen::KeySource;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone)]

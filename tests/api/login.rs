@@ -233,7 +233,7 @@ async fn a_successful_login_resets_the_failure_count() {
 #[tokio::test]
 async fn the_per_address_limit_answers_429_with_retry_after() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.login_rate_limit = Some(tessera::config::Rate {
+        s.login_rate_limit = Some(tessera::ratelimit::Rate {
             count: 3,
             per_secs: 60,
         })
@@ -266,7 +266,7 @@ async fn the_per_address_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
     let app = spawn_app_with(Backend::Sqlite, |s| {
-        s.login_rate_limit = Some(tessera::config::Rate {
+        s.login_rate_limit = Some(tessera::ratelimit::Rate {
             count: 1,
             per_secs: 60,
         });

@@ -521,7 +521,7 @@ both_backends! {
 #[tokio::test]
 async fn the_mfa_otp_grant_is_limited_per_client_address() {
     let app = spawn_app_with(Backend::Sqlite, |settings| {
-        settings.login_rate_limit = Some(tessera::config::Rate {
+        settings.login_rate_limit = Some(tessera::ratelimit::Rate {
             count: 3,
             per_secs: 60,
         });

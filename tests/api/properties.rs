@@ -21,9 +21,8 @@ fn state() -> &'static AppState {
     &STATE
         .get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
-            let settings = test_settings(tessera::config::DatabaseUrl::Sqlite(
-                dir.path().join("t.db"),
-            ));
+            let settings =
+                test_settings(tessera::store::DatabaseUrl::Sqlite(dir.path().join("t.db")));
             (AppState::open(settings).expect("opening tessera"), dir)
         })
         .0
@@ -266,11 +265,11 @@ proptest! {
     fn configuration_parsers_never_panic(text in any::<String>(), n in any::<u64>(), unit in "[a-z]{0,7}") {
         let _ = tessera::config::parse_duration(&text);
         let _ = tessera::config::parse_duration(&format!("{n}{unit}"));
-        let _ = tessera::config::parse_rate(&text);
-        let _ = tessera::config::parse_rate(&format!("{n}/{unit}"));
-        let _ = tessera::config::parse_scopes(&text);
-        let _ = tessera::config::DatabaseUrl::parse(&text);
-        let _ = tessera::config::DatabaseUrl::parse(&format!("sqlite://{text}"));
+        let _ = tessera::ratelimit::parse_rate(&text);
+        let _ = tessera::ratelimit::parse_rate(&format!("{n}/{unit}"));
+        let _ = tessera::clients::parse_scopes(&text);
+        let _ = tessera::store::DatabaseUrl::parse(&text);
+        let _ = tessera::store::DatabaseUrl::parse(&format!("sqlite://{text}"));
     }
 
     #[test]
@@ -282,14 +281,14 @@ proptest! {
 
     #[test]
     fn accepted_rates_have_a_positive_count_and_period(text in "[0-9]{0,12}/(s|min|h|x|)") {
-        if let Ok(Some(rate)) = tessera::config::parse_rate(&text) {
+        if let Ok(Some(rate)) = tessera::ratelimit::parse_rate(&text) {
             prop_assert!(rate.count > 0 && rate.per_secs > 0);
         }
     }
 
     #[test]
     fn parsed_scopes_are_rfc_6749_scope_tokens(text in any::<String>()) {
-        if let Ok(scopes) = tessera::config::parse_scopes(&text) {
+        if let Ok(scopes) = tessera::clients::parse_scopes(&text) {
             for scope in scopes {
                 prop_assert!(!scope.is_empty());
                 prop_assert!(scope.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\'));

@@ -237,9 +237,7 @@ async fn trace_logs_never_contain_a_password_token_or_secret() {
     let url = |path: &str| format!("{}{path}", server.address);
 
     // A confidential client, made directly in the same database.
-    let mut settings = test_settings(tessera::config::DatabaseUrl::Sqlite(
-        dir.path().join("t.db"),
-    ));
+    let mut settings = test_settings(tessera::store::DatabaseUrl::Sqlite(dir.path().join("t.db")));
     settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone());
     let state = tessera::app::AppState::open(settings).unwrap();
     let client_secret = tessera::clients::create(

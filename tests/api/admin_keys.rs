@@ -6,21 +6,6 @@ use serde_json::Value;
 use crate::admin::{admin, call, ok};
 use crate::helpers::*;
 
-async fn jwks_kids(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn with_status<'a>(keys: &'a Value, status: &str) -> Vec<&'a str> {
     keys["items"]
         .as_array()
@@ -79,7 +64,7 @@ both_backends! {
 
         let bob = app.user_with_tokens("bob").await;
         assert_eq!(kid_of(&bob.access_token), staged);
-        let kids = jwks_kids(&app).await;
+        let kids = app.jwks_kids().await;
         assert!(kids.contains(&old) && kids.contains(&staged), "{kids:?}");
         // Tokens of the previous key stay good until they expire.
         assert_eq!(app.get_bearer("/userinfo", &alice.access_token).await.status().as_u16(), 200);
@@ -98,7 +83,7 @@ both_backends! {
 
         let response = call(&app, Method::DELETE, &format!("/admin/keys/{old}"), Some(&root_token), None).await;
         assert_eq!(response.status().as_u16(), 204);
-        assert!(!jwks_kids(&app).await.contains(&old));
+        assert!(!app.jwks_kids().await.contains(&old));
         assert_error(app.get_bearer("/userinfo", &alice.access_token).await, 401, "invalid_token").await;
         assert_error(app.refresh(alice.refresh_token.as_deref().unwrap()).await, 400, "invalid_grant").await;
         let keys = ok(&app, Method::GET, "/admin/keys", &root_token, None).await;
@@ -114,7 +99,7 @@ both_backends! {
         let old = kid_of(&root.token);
         let response = call(&app, Method::DELETE, &format!("/admin/keys/{old}"), Some(&root.token), None).await;
         assert_eq!(response.status().as_u16(), 204);
-        assert!(!jwks_kids(&app).await.contains(&old));
+        assert!(!app.jwks_kids().await.contains(&old));
         // The admin's own token went with the key.
         assert_error(call(&app, Method::GET, "/admin/keys", Some(&root.token), None).await, 401, "invalid_token").await;
         let token = app.login("root", PASSWORD).await.access_token;

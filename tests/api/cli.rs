@@ -84,21 +84,6 @@ where
     }
 }
 
-async fn jwks_kids(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
-}
-
 both_backends! {
     async fn a_user_created_with_the_cli_logs_in_over_http(backend) {
         let app = spawn_app(backend).await;
@@ -277,7 +262,7 @@ both_backends! {
 
         let retired = stdout_json(&tessera(&app, &["keys", "retire", &old], "").await);
         assert_eq!(retired["retired"], old.as_str());
-        eventually("the retired key leaves the JWKS", || async { !jwks_kids(&app).await.contains(&old) }).await;
+        eventually("the retired key leaves the JWKS", || async { !app.jwks_kids().await.contains(&old) }).await;
         let keys = stdout_json(&tessera(&app, &["keys", "list"], "").await);
         let retired: Vec<&str> = keys.as_array().unwrap().iter().filter(|k| k["status"] == "retired").map(|k| k["kid"].as_str().unwrap()).collect();
         assert_eq!(retired, [old.as_str()]);

@@ -204,6 +204,22 @@ pub struct Tokens {
 pub const PASSWORD: &str = "correct horse battery staple";
 
 impl TestApp {
+    /// The `kid`s the JWKS publishes now.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        let jwks: Value = self
+            .get("/.well-known/jwks.json")
+            .await
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

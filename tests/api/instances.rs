@@ -24,21 +24,6 @@ async fn three_instances(
     Some(vec![Arc::new(first), Arc::new(second), Arc::new(third)])
 }
 
-async fn jwks_kids(app: &TestApp) -> HashSet<String> {
-    let jwks: Value = app
-        .get("/.well-known/jwks.json")
-        .await
-        .json()
-        .await
-        .unwrap();
-    jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_issued_by_any_instance_verify_on_every_instance() {
     let Some(apps) = three_instances(|_| {}).await else {
@@ -156,7 +141,11 @@ async fn a_rotation_through_the_admin_api_of_one_instance_reaches_every_jwks_wit
     };
     apps[0].create_user("root", &["admin"]);
     let admin = apps[0].login("root", PASSWORD).await;
-    let before = jwks_kids(&apps[2]).await;
+    let before = apps[2]
+        .jwks_kids()
+        .await
+        .into_iter()
+        .collect::<HashSet<_>>();
 
     let response = apps[1]
         .client
@@ -168,7 +157,7 @@ async fn a_rotation_through_the_admin_api_of_one_instance_reaches_every_jwks_wit
     assert_eq!(response.status().as_u16(), 200);
     let rotated: Value = response.json().await.unwrap();
     let active = rotated["active_kid"].as_str().unwrap().to_string();
-    let published: HashSet<String> = jwks_kids(&apps[1]).await;
+    let published: HashSet<String> = apps[1].jwks_kids().await.into_iter().collect();
     assert!(published.contains(&active));
     let added: HashSet<String> = published.difference(&before).cloned().collect();
     assert!(!added.is_empty(), "the rotation staged a new key");
@@ -179,7 +168,7 @@ async fn a_rotation_through_the_admin_api_of_one_instance_reaches_every_jwks_wit
     let deadline = Instant::now() + poll + Duration::from_secs(5);
     for app in &apps {
         loop {
-            let kids = jwks_kids(app).await;
+            let kids: HashSet<String> = app.jwks_kids().await.into_iter().collect();
             if kids == published {
                 break;
             }

@@ -152,7 +152,8 @@ pub fn userinfo(user: &User, mfa_enabled: bool) -> Value {
     })
 }
 
-/// Stores a new password hash and ends every session but `keep`, in one transaction.
+/// Stores a new password hash and ends every session but `keep`, in one transaction, after
+/// the user proved the current password: a lock that landed meanwhile refuses it (429).
 pub fn set_password(
     conn: &mut DbConnection,
     user_id: &str,
@@ -163,8 +164,8 @@ pub fn set_password(
     now: i64,
 ) -> Result<usize> {
     store::transaction(conn, |conn| -> Result<usize> {
+        crate::lockout::count_success(conn, &crate::lockout::Subject::account(user_id), now)?;
         users::set_password_hash(conn, user_id, hash, now)?;
-        users::reset_failures(conn, user_id)?;
         let revoked =
             sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?;
         audit::record(

@@ -113,7 +113,8 @@ impl AppState {
     }
 
     /// Deletes what has outlived its use: deny-list entries of expired tokens, ended
-    /// sessions, audit events past retention.
+    /// sessions, audit events past retention, failure counts of unknown usernames untouched
+    /// for a day (in batches, so the database is never held for long).
     pub fn purge(&self) -> Result<()> {
         let mut conn = self.db.get()?;
         let now = crate::now();
@@ -121,6 +122,7 @@ impl AppState {
         store::mfa::purge_expired_tokens(&mut conn, now)?;
         store::sessions::delete_ended(&mut conn, now - 86_400)?;
         store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
+        while store::login_failures::purge_stale(&mut conn, now - 86_400, now, 1000)? == 1000 {}
         self.login_limiter.clean();
         Ok(())
     }

@@ -88,6 +88,20 @@ impl MasterKey {
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>> {
         open_with(&self.0, context, sealed)
     }
+
+    /// HMAC-SHA256 of `data` under a key derived from the master key for `purpose`, hex:
+    /// for values stored or compared by a digest that someone without the master key must
+    /// not be able to compute (a plain hash of a username could be checked by guessing).
+    pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> String {
+        use aws_lc_rs::hmac;
+        let master = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
+        let derived = hmac::sign(
+            &master,
+            format!("tessera derived key\0{purpose}").as_bytes(),
+        );
+        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        hex::encode(hmac::sign(&key, data).as_ref())
+    }
 }
 
 /// AES-256-GCM under `key`: base64url of nonce ‖ ciphertext ‖ tag.
@@ -169,6 +183,20 @@ mod tests {
         assert!(MasterKey::generate()
             .open("signing-key:abc", &sealed)
             .is_err());
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_the_key_the_purpose_and_the_data() {
+        let key = MasterKey::generate();
+        let hash = key.keyed_hash("login-username", b"alice");
+        assert_eq!(hash, key.keyed_hash("login-username", b"alice"));
+        assert_eq!(hash.len(), 64);
+        assert_ne!(hash, key.keyed_hash("login-username", b"bob"));
+        assert_ne!(hash, key.keyed_hash("csrf", b"alice"));
+        assert_ne!(
+            hash,
+            MasterKey::generate().keyed_hash("login-username", b"alice")
+        );
     }
 
     #[test]

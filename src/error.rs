@@ -28,8 +28,10 @@ pub enum Error {
     WeakPassword(String),
     #[error("too many attempts; try again later")]
     RateLimited { retry_after: u64 },
+    /// The `mfa_token` is a bearer secret: `Debug` (which actix logs at debug level for every
+    /// error response) shows it redacted.
     #[error("a second factor is required")]
-    MfaRequired { mfa_token: String },
+    MfaRequired { mfa_token: secrecy::SecretString },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]

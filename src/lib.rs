@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod lockout;
 pub mod metrics;
 pub mod mfa;
 pub mod passwords;

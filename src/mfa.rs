@@ -13,9 +13,10 @@ use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::crypto::{constant_time_eq, random_array, sha256_hex};
 use crate::error::{Error, Result};
+use crate::lockout::{self, Subject};
 use crate::store::mfa::{self as mfa_store, MfaToken, Totp};
 use crate::store::users::{self, User};
-use crate::store::{self, DbConnection};
+use crate::store::{self, sessions, DbConnection};
 
 /// Seconds per time step.
 pub const PERIOD: i64 = 30;
@@ -117,7 +118,8 @@ pub fn is_enabled(conn: &mut DbConnection, user_id: &str) -> Result<bool> {
     Ok(mfa_store::is_enabled(conn, user_id)?)
 }
 
-/// Starts (or restarts) enrolment with a fresh 160-bit secret. Refused while MFA is on:
+/// Starts (or restarts) enrolment with a fresh 160-bit secret, for a user who has just
+/// proven the password (a lock that landed meanwhile refuses it). Refused while MFA is on:
 /// replacing a confirmed secret must go through turning it off, which needs a credential.
 pub fn begin_enrolment(
     conn: &mut DbConnection,
@@ -128,6 +130,7 @@ pub fn begin_enrolment(
     let secret: [u8; 20] = random_array();
     let sealed = state.master_key.seal(&seal_context(&user.id), &secret);
     store::transaction(conn, |conn| -> Result<()> {
+        lockout::count_success(conn, &Subject::account(&user.id), now)?;
         if mfa_store::find_totp(conn, &user.id)?.is_some_and(|t| t.enabled) {
             return Err(Error::Conflict(
                 "MFA is already enabled; turn it off before enrolling again".into(),
@@ -254,12 +257,15 @@ pub fn verify_second_factor(
 }
 
 /// Confirms a pending enrolment with a code from the authenticator (which counts as used),
-/// turns MFA on, and returns fresh recovery codes, shown this once.
+/// turns MFA on, ends every session of the user but `keep_session` (one signed in with a
+/// stolen password must not outlive the second factor), and returns fresh recovery codes,
+/// shown this once.
 pub fn confirm_enrolment(
     conn: &mut DbConnection,
     state: &AppState,
     user_id: &str,
     otp: &str,
+    keep_session: Option<&str>,
     ip: Option<String>,
     now: i64,
 ) -> Result<Vec<String>> {
@@ -301,13 +307,15 @@ pub fn confirm_enrolment(
         }
         mfa_store::delete_recovery_codes(conn, user_id)?;
         mfa_store::insert_recovery_codes(conn, user_id, &hashes, now)?;
+        let revoked =
+            sessions::revoke_all_for_user(conn, user_id, keep_session, now, "mfa enabled")?;
         audit::record(
             conn,
             Event::new(kind::MFA_ENABLED)
                 .actor(user_id)
                 .user(user_id)
                 .ip(ip)
-                .details(json!({ "method": "totp" })),
+                .details(json!({ "method": "totp", "sessions_revoked": revoked })),
             now,
         )?;
         Ok(())
@@ -364,6 +372,20 @@ pub fn admin_reset(
     disable(conn, user_id, admin, ip, now).map(|_| ())
 }
 
+/// The user's own request to turn MFA off, proven with the password (checked by the
+/// caller): a lock that landed while it was being checked refuses it (429).
+pub fn disable_with_password(
+    conn: &mut DbConnection,
+    user_id: &str,
+    ip: Option<String>,
+    now: i64,
+) -> Result<bool> {
+    store::transaction(conn, |conn| {
+        lockout::count_success(conn, &Subject::account(user_id), now)?;
+        remove_all(conn, user_id, user_id, ip, now)
+    })
+}
+
 /// The user's own request to turn MFA off, proven with a current code or a recovery code.
 /// `Ok(false)` when the code does not pass (the caller counts the failure); nothing is
 /// spent then.
@@ -379,6 +401,7 @@ pub fn disable_with_otp(
         if verify_second_factor(conn, state, user_id, otp, now)?.is_none() {
             return Ok(false);
         }
+        lockout::count_success(conn, &Subject::account(user_id), now)?;
         remove_all(conn, user_id, user_id, ip, now)
     })
 }

@@ -6,8 +6,8 @@ use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::clients::{self, grant, ClientCredentials};
 use crate::error::{Error, Result};
-use crate::grants::password::record_failure;
 use crate::grants::{start_session, IssuedTokens, RequestContext};
+use crate::lockout::{self, Subject};
 use crate::mfa;
 use crate::store::mfa as mfa_store;
 use crate::store::users;
@@ -47,11 +47,8 @@ pub fn complete(
     if user.disabled {
         return Err(Error::InvalidGrant("account disabled".into()));
     }
-    if let Some(until) = user.locked_until.filter(|until| *until > now) {
-        return Err(Error::RateLimited {
-            retry_after: (until - now) as u64,
-        });
-    }
+    let subject = Subject::account(&user.id);
+    lockout::refuse_if_locked(conn, &subject, now)?;
     let scope: Vec<String> = pending
         .scope
         .split(' ')
@@ -60,13 +57,22 @@ pub fn complete(
         .collect();
     let issued = store::transaction(conn, |conn| -> Result<Option<IssuedTokens>> {
         let Some(factor) = mfa::verify_second_factor(conn, state, &user.id, otp, now)? else {
+            lockout::count_failure(
+                conn,
+                state,
+                &subject,
+                &client.client_id,
+                context.ip.clone(),
+                now,
+            )?;
             return Ok(None);
         };
+        // A lock that landed while this was in flight wins, and undoes the code's spending.
+        lockout::count_success(conn, &subject, now)?;
         if mfa_store::consume_token(conn, &token_hash, now)? != 1 {
             // Used by a concurrent request a moment ago: undo the code's spending too.
             return Err(Error::InvalidGrant(BAD_MFA_TOKEN.into()));
         }
-        users::reset_failures(conn, &user.id)?;
         let issued = start_session(conn, state, &user, &client, &scope, &AMR, context, now)?;
         audit::record(
             conn,
@@ -82,9 +88,6 @@ pub fn complete(
     })?;
     match issued {
         Some(issued) => Ok(issued),
-        None => {
-            record_failure(conn, state, &user, &client.client_id, context, now)?;
-            Err(Error::InvalidGrant(BAD_OTP.into()))
-        }
+        None => Err(Error::InvalidGrant(BAD_OTP.into())),
     }
 }

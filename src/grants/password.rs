@@ -7,6 +7,7 @@ use crate::audit::{self, kind, Event};
 use crate::clients::{self, grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{resolve_scope, start_session, IssuedTokens, RequestContext};
+use crate::lockout::{self, Subject};
 use crate::passwords::PasswordHasher;
 use crate::store::users::{self, User};
 use crate::store::{self, DbConnection};
@@ -20,18 +21,27 @@ pub struct Attempt {
     pub client: Client,
     pub scope: Vec<String>,
     pub user: Option<User>,
+    /// Whose failures this attempt counts toward.
+    pub subject: Subject,
 }
 
-/// Outcome of the password check.
-#[derive(Debug)]
+/// Outcome of the password check. Its `Debug` leaves out the new hash.
 pub struct Verdict {
     pub password_ok: bool,
     /// A new hash when the stored one was made with other parameters.
     pub rehashed: Option<String>,
 }
 
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verdict")
+            .field("password_ok", &self.password_ok)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Step one: authenticates the client, settles the scope, finds the user, and refuses a
-/// locked account before any hashing.
+/// locked account (or a locked unknown name) before any hashing.
 pub fn prepare(
     conn: &mut DbConnection,
     state: &AppState,
@@ -48,19 +58,13 @@ pub fn prepare(
     }
     let scope = resolve_scope(scope, &client.scopes)?;
     let user = users::find_by_username(conn, username)?;
-    if let Some(until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|until| *until > now)
-    {
-        return Err(Error::RateLimited {
-            retry_after: (until - now) as u64,
-        });
-    }
+    let subject = Subject::for_login(&state.master_key, user.as_ref(), username);
+    lockout::refuse_if_locked(conn, &subject, now)?;
     Ok(Attempt {
         client,
         scope,
         user,
+        subject,
     })
 }
 
@@ -88,59 +92,8 @@ pub fn check(hasher: &PasswordHasher, user: Option<&User>, password: &str) -> Ve
     }
 }
 
-/// How long an account is locked after `failures` consecutive failures: 30 s at the
-/// threshold, doubling with each further failure, at most 15 minutes.
-pub fn lock_duration(failures: u32, threshold: u32) -> Option<i64> {
-    if threshold == 0 || failures < threshold {
-        return None;
-    }
-    let doublings = (failures - threshold).min(10);
-    Some((30i64 << doublings).min(900))
-}
-
-/// Counts a failed credential check against the user, locking the account when due.
-pub fn record_failure(
-    conn: &mut DbConnection,
-    state: &AppState,
-    user: &User,
-    client_id: &str,
-    context: &RequestContext,
-    now: i64,
-) -> Result<()> {
-    state.metrics.login_failures.inc();
-    store::transaction(conn, |conn| -> Result<()> {
-        let failures = users::count_failure(conn, &user.id, now)?;
-        audit::record(
-            conn,
-            Event::new(kind::LOGIN_FAILED)
-                .user(&user.id)
-                .client(client_id)
-                .ip(context.ip.clone()),
-            now,
-        )?;
-        if let Some(lock) = lock_duration(failures.max(0) as u32, state.settings.lockout_threshold)
-        {
-            state.metrics.account_lockouts.inc();
-            users::set_locked_until(conn, &user.id, Some(now + lock))?;
-            audit::record(
-                conn,
-                Event::new(kind::ACCOUNT_LOCKED)
-                    .user(&user.id)
-                    .ip(context.ip.clone())
-                    .details(serde_json::json!({ "failures": failures, "locked_seconds": lock })),
-                now,
-            )?;
-            log::info!(
-                "account {} locked for {lock}s after {failures} failed logins",
-                user.id
-            );
-        }
-        Ok(())
-    })
-}
-
-/// Step three: records a failure, or starts the session and issues tokens, in one
-/// transaction.
+/// Step three: in one transaction that first re-checks the lock (see [`crate::lockout`]),
+/// records a failure, or starts the session and issues tokens.
 pub fn complete(
     conn: &mut DbConnection,
     state: &AppState,
@@ -149,47 +102,45 @@ pub fn complete(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
-    let Some(user) = attempt.user else {
-        state.metrics.login_failures.inc();
-        store::transaction(conn, |conn| -> Result<()> {
-            audit::record(
+    let client_id = attempt.client.client_id.clone();
+    let user = match attempt.user {
+        Some(user) if verdict.password_ok => user,
+        _ => {
+            lockout::record_failure(
                 conn,
-                Event::new(kind::LOGIN_FAILED)
-                    .client(&attempt.client.client_id)
-                    .ip(context.ip.clone())
-                    .details(serde_json::json!({"reason": "unknown user"})),
+                state,
+                &attempt.subject,
+                &client_id,
+                context.ip.clone(),
                 now,
             )?;
-            Ok(())
-        })?;
-        return Err(Error::InvalidGrant(BAD_CREDENTIALS.into()));
+            return Err(Error::InvalidGrant(BAD_CREDENTIALS.into()));
+        }
     };
-    if !verdict.password_ok {
-        record_failure(conn, state, &user, &attempt.client.client_id, context, now)?;
-        return Err(Error::InvalidGrant(BAD_CREDENTIALS.into()));
-    }
-    if user.disabled {
-        return Err(Error::InvalidGrant("account disabled".into()));
-    }
     if crate::mfa::is_enabled(conn, &user.id)? {
         // No session yet, and failures are not reset: the lock must keep counting wrong
         // codes across password re-entries.
         let mfa_token = store::transaction(conn, |conn| {
+            lockout::ensure_unlocked(conn, &attempt.subject, now)?;
+            if user.disabled {
+                return Err(Error::InvalidGrant("account disabled".into()));
+            }
             if let Some(hash) = &verdict.rehashed {
                 users::set_password_hash(conn, &user.id, hash, now)?;
             }
-            crate::mfa::issue_mfa_token(
-                conn,
-                &user.id,
-                &attempt.client.client_id,
-                &attempt.scope,
-                now,
-            )
+            crate::mfa::issue_mfa_token(conn, &user.id, &client_id, &attempt.scope, now)
         })?;
-        return Err(Error::MfaRequired { mfa_token });
+        return Err(Error::MfaRequired {
+            mfa_token: mfa_token.into(),
+        });
     }
     store::transaction(conn, |conn| {
-        users::reset_failures(conn, &user.id)?;
+        lockout::count_success(conn, &attempt.subject, now)?;
+        // After the lock check, so a locked account answers 429 whatever else holds; the
+        // error rolls the reset back.
+        if user.disabled {
+            return Err(Error::InvalidGrant("account disabled".into()));
+        }
         if let Some(hash) = &verdict.rehashed {
             users::set_password_hash(conn, &user.id, hash, now)?;
         }
@@ -208,26 +159,10 @@ pub fn complete(
             Event::new(kind::LOGIN)
                 .actor(&user.id)
                 .user(&user.id)
-                .client(&attempt.client.client_id)
+                .client(&client_id)
                 .ip(context.ip.clone()),
             now,
         )?;
         Ok(issued)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locks_start_at_the_threshold_double_and_stop_at_fifteen_minutes() {
-        assert_eq!(lock_duration(4, 5), None);
-        assert_eq!(lock_duration(5, 5), Some(30));
-        assert_eq!(lock_duration(6, 5), Some(60));
-        assert_eq!(lock_duration(9, 5), Some(480));
-        assert_eq!(lock_duration(10, 5), Some(900));
-        assert_eq!(lock_duration(100, 5), Some(900));
-        assert_eq!(lock_duration(100, 0), None);
-    }
 }

@@ -19,6 +19,7 @@ use crate::http::openapi::responses::{
 };
 use crate::http::token::limit_attempts;
 use crate::http::{authenticate, blocking};
+use crate::lockout::{self, Subject};
 use crate::sessions::{self, SessionView};
 use crate::store::users;
 
@@ -360,6 +361,7 @@ pub async fn change_password(
     let lookup = claims.clone();
     let user = blocking(&state, move |conn, _| sessions::token_user(conn, &lookup)).await?;
     if let Some(until) = user.locked_until.filter(|until| *until > crate::now()) {
+        // Early, to save the hashing; the change itself checks the lock again.
         return Err(Error::RateLimited {
             retry_after: (until - crate::now()) as u64,
         });
@@ -377,7 +379,7 @@ pub async fn change_password(
         .await?;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     if !ok {
-        count_failed_check(&state, user, claims.client_id.clone(), ip).await?;
+        count_failed_check(&state, user.id, claims.client_id.clone(), ip).await?;
         return Err(Error::InvalidGrant("current password is incorrect".into()));
     }
     let new_hash = new_hash.ok_or_else(|| Error::internal("hashing", "no hash"))??;
@@ -401,21 +403,17 @@ pub async fn change_password(
 /// exactly as a failed login does: a stolen access token must not allow endless guessing.
 pub async fn count_failed_check(
     state: &web::Data<AppState>,
-    user: crate::store::users::User,
+    user_id: String,
     client_id: String,
     ip: Option<String>,
 ) -> Result<(), Error> {
-    let context = RequestContext {
-        ip,
-        user_agent: None,
-    };
     blocking(state, move |conn, state| {
-        crate::grants::password::record_failure(
+        lockout::record_failure(
             conn,
             state,
-            &user,
+            &Subject::account(&user_id),
             &client_id,
-            &context,
+            ip,
             crate::now(),
         )
     })

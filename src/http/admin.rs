@@ -13,38 +13,15 @@ use crate::admin::{self, AuditQuery, AuditView, KeyView, Page};
 use crate::app::AppState;
 use crate::clients::{Client, ClientWithSecret, NewClient};
 use crate::error::Error;
-use crate::grants::user_roles;
 use crate::http::account::PageQuery;
 use crate::http::error::ErrorBody;
-use crate::http::extract::{client_ip, JsonBody};
+use crate::http::extract::JsonBody;
 use crate::http::openapi::responses::{
     AdminOnly, NotFound, OtherError, PayloadTooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use crate::http::{authenticate, blocking, require_admin};
-use crate::sessions::{self, SessionView};
-use crate::tokens::rotation::Operator;
-
-/// Authenticates an admin. The token must carry the `admin` role and the account must still
-/// hold it: a role taken away takes effect at once, not when the token expires.
-async fn admin(req: &HttpRequest, state: &web::Data<AppState>) -> Result<Operator, Error> {
-    let claims = authenticate(req, state).await?;
-    require_admin(&claims)?;
-    let checked = claims.clone();
-    blocking(state, move |conn, _| {
-        let user = sessions::token_user(conn, &checked)?;
-        if user_roles(&user).iter().any(|r| r == "admin") {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("the admin role is required".into()))
-        }
-    })
-    .await?;
-    Ok(Operator {
-        actor: claims.sub,
-        ip: client_ip(req, &state.settings).map(|ip| ip.to_string()),
-    })
-}
+use crate::http::{admin_operator, blocking};
+use crate::sessions::SessionView;
 
 fn json_ok(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
@@ -92,7 +69,7 @@ pub async fn list_users(
     state: web::Data<AppState>,
     query: web::Query<UsersQuery>,
 ) -> Result<HttpResponse, Error> {
-    admin(&req, &state).await?;
+    admin_operator(&req)?;
     let UsersQuery { q, limit, cursor } = query.into_inner();
     let limit = PageQuery {
         limit,
@@ -129,7 +106,7 @@ pub async fn get_user(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    admin(&req, &state).await?;
+    admin_operator(&req)?;
     let id = path.into_inner();
     let user = blocking(&state, move |conn, _| admin::get_user(conn, &id)).await?;
     Ok(json_ok(user))
@@ -176,7 +153,7 @@ pub async fn update_user(
     path: web::Path<String>,
     JsonBody(body): JsonBody<UserPatchBody>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let id = path.into_inner();
     let changes = UserChanges {
         roles: body.roles,
@@ -220,7 +197,7 @@ pub async fn delete_user(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let id = path.into_inner();
     blocking(&state, move |conn, _| {
         accounts::delete_user(
@@ -261,7 +238,7 @@ pub async fn list_user_sessions(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
-    admin(&req, &state).await?;
+    admin_operator(&req)?;
     let id = path.into_inner();
     let limit = query.limit()?;
     let cursor = query.into_inner().cursor;
@@ -295,7 +272,7 @@ pub async fn revoke_user_sessions(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let id = path.into_inner();
     let revoked = blocking(&state, move |conn, _| {
         admin::revoke_user_sessions(conn, &id, &operator, crate::now())
@@ -329,7 +306,7 @@ pub async fn revoke_session(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let sid = path.into_inner();
     blocking(&state, move |conn, _| {
         admin::revoke_session(conn, &sid, &operator, crate::now())
@@ -362,7 +339,7 @@ pub async fn list_clients(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, Error> {
-    admin(&req, &state).await?;
+    admin_operator(&req)?;
     let limit = query.limit()?;
     let cursor = query.into_inner().cursor;
     let page = blocking(&state, move |conn, _| {
@@ -395,7 +372,7 @@ pub async fn get_client(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    admin(&req, &state).await?;
+    admin_operator(&req)?;
     let id = path.into_inner();
     let client = blocking(&state, move |conn, state| {
         admin::get_client(conn, &id, &state.settings.scopes)
@@ -453,7 +430,7 @@ pub async fn create_client(
     state: web::Data<AppState>,
     JsonBody(body): JsonBody<ClientBody>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let client_id = body
         .client_id
         .filter(|id| !id.is_empty())
@@ -502,7 +479,7 @@ pub async fn delete_client(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let id = path.into_inner();
     blocking(&state, move |conn, _| {
         admin::delete_client(conn, &id, &operator, crate::now())
@@ -535,7 +512,7 @@ pub async fn rotate_client_secret(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let id = path.into_inner();
     let rotated = blocking(&state, move |conn, _| {
         admin::rotate_client_secret(conn, &id, &operator, crate::now())
@@ -562,7 +539,7 @@ pub async fn list_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    admin(&req, &state).await?;
+    admin_operator(&req)?;
     let keys = blocking(&state, move |conn, state| {
         admin::list_keys(conn, state, crate::tokens::now_ms())
     })
@@ -599,7 +576,7 @@ pub async fn rotate_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let (active_kid, keys) = blocking(&state, move |conn, state| {
         let kid = admin::rotate_keys(conn, state, &operator)?;
         Ok((kid, admin::list_keys(conn, state, crate::tokens::now_ms())?))
@@ -634,7 +611,7 @@ pub async fn retire_key(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let operator = admin(&req, &state).await?;
+    let operator = admin_operator(&req)?;
     let kid = path.into_inner();
     blocking(&state, move |conn, state| {
         admin::retire_key(conn, state, &kid, &operator)
@@ -686,7 +663,7 @@ pub async fn list_audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQueryParams>,
 ) -> Result<HttpResponse, Error> {
-    admin(&req, &state).await?;
+    admin_operator(&req)?;
     let params = query.into_inner();
     let limit = PageQuery {
         limit: params.limit,

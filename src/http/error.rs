@@ -124,7 +124,9 @@ impl ResponseError for Error {
             error: self.code(),
             error_description: self.to_string(),
             mfa_token: match self {
-                Error::MfaRequired { mfa_token } => Some(mfa_token.clone()),
+                Error::MfaRequired { mfa_token } => {
+                    Some(secrecy::ExposeSecret::expose_secret(mfa_token).to_string())
+                }
                 _ => None,
             },
         })

@@ -16,7 +16,7 @@ use crate::http::openapi::responses::{
     AdminOnly, NotFound, OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
-use crate::http::{authenticate, blocking, require_admin};
+use crate::http::{admin_operator, authenticate, blocking};
 use crate::mfa;
 use crate::sessions;
 
@@ -30,26 +30,52 @@ pub struct Enrolment {
     otpauth_uri: String,
 }
 
-/// `POST /account/mfa/totp` → `{"secret","otpauth_uri"}`: a pending enrolment.
+/// The enrolment body: the current password, so that a stolen access token alone cannot
+/// put an authenticator on the account.
+#[derive(Deserialize, ToSchema)]
+pub struct EnrolBody {
+    #[schema(required = true, format = Password)]
+    password: Option<String>,
+}
+
+/// `POST /account/mfa/totp` (`password`) → `{"secret","otpauth_uri"}`: a pending
+/// enrolment. A wrong password counts toward the account's lock, like a failed login.
 #[utoipa::path(
     post,
     path = "/account/mfa/totp",
     tag = "mfa",
+    request_body(content(
+        (EnrolBody = "application/json"),
+        (EnrolBody = "application/x-www-form-urlencoded"),
+    )),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A pending enrolment; confirm it with a code",
             body = Enrolment, headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, description = "`invalid_request` (no `password`, malformed body) or \
+            `invalid_grant` (the password is incorrect)", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 409, description = "`invalid_request`: MFA is already enabled",
             body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
         (status = "default", response = OtherError),
     ),
 )]
-pub async fn enrol(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
+pub async fn enrol(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    JsonOrForm(body): JsonOrForm<EnrolBody>,
+) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
+    let password = body
+        .password
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| Error::InvalidRequest("missing `password`".into()))?;
+    let user = verify_password(&req, &state, &claims, password).await?;
     let enrolment = blocking(&state, move |conn, state| {
-        let user = sessions::token_user(conn, &claims)?;
         mfa::begin_enrolment(conn, state, &user, crate::now())
     })
     .await?;
@@ -59,6 +85,35 @@ pub async fn enrol(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
             secret: enrolment.secret,
             otpauth_uri: enrolment.otpauth_uri,
         }))
+}
+
+/// Checks the signed-in user's password on the hasher's pool, counting a wrong one toward
+/// the lock (`invalid_grant`); a locked account is refused first (429).
+async fn verify_password(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    claims: &crate::tokens::claims::AccessClaims,
+    password: String,
+) -> Result<crate::store::users::User, Error> {
+    let lookup = claims.clone();
+    let user = blocking(state, move |conn, _| sessions::token_user(conn, &lookup)).await?;
+    let now = crate::now();
+    if let Some(until) = user.locked_until.filter(|until| *until > now) {
+        return Err(Error::RateLimited {
+            retry_after: (until - now) as u64,
+        });
+    }
+    let stored = user.password_hash.clone();
+    let ok = state
+        .hasher
+        .run(move |hasher| hasher.verify(&password, &stored))
+        .await?;
+    if !ok {
+        let ip = client_ip(req, &state.settings).map(|ip| ip.to_string());
+        count_failed_check(state, user.id, claims.client_id.clone(), ip).await?;
+        return Err(Error::InvalidGrant("the password is incorrect".into()));
+    }
+    Ok(user)
 }
 
 /// The confirmation body.
@@ -86,7 +141,8 @@ pub struct RecoveryCodes {
     )),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "MFA is on; the confirming code counts as used",
+        (status = 200, description = "MFA is on; the confirming code counts as used, and \
+            every other session of the user is revoked",
             body = RecoveryCodes, headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, description = "`invalid_request` (no `otp`, nothing pending) or \
             `invalid_grant` (wrong code)", body = ErrorBody),
@@ -112,7 +168,15 @@ pub async fn confirm(
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     let codes = blocking(&state, move |conn, state| {
         let user = sessions::token_user(conn, &claims)?;
-        mfa::confirm_enrolment(conn, state, &user.id, &otp, ip, crate::now())
+        mfa::confirm_enrolment(
+            conn,
+            state,
+            &user.id,
+            &otp,
+            claims.sid.as_deref(),
+            ip,
+            crate::now(),
+        )
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -192,7 +256,7 @@ pub async fn disable(
             if ok {
                 let (user_id, ip) = (user.id.clone(), ip.clone());
                 blocking(&state, move |conn, _| {
-                    mfa::disable(conn, &user_id, &user_id, ip, crate::now())
+                    mfa::disable_with_password(conn, &user_id, ip, crate::now())
                 })
                 .await?;
             }
@@ -208,7 +272,7 @@ pub async fn disable(
         (None, None) => false,
     };
     if !passed {
-        count_failed_check(&state, user, claims.client_id.clone(), ip).await?;
+        count_failed_check(&state, user.id, claims.client_id.clone(), ip).await?;
         return Err(Error::InvalidGrant(
             "the password or one-time code is incorrect".into(),
         ));
@@ -238,12 +302,10 @@ pub async fn admin_reset(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
-    let claims = authenticate(&req, &state).await?;
-    require_admin(&claims)?;
+    let operator = admin_operator(&req)?;
     let user_id = path.into_inner();
-    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     blocking(&state, move |conn, _| {
-        mfa::admin_reset(conn, &user_id, &claims.sub, ip, crate::now())
+        mfa::admin_reset(conn, &user_id, &operator.actor, operator.ip, crate::now())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -15,9 +15,10 @@ pub mod token;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::{Server, Service};
-use actix_web::middleware::{Condition, Logger};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Condition, Logger, Next};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 
 use crate::app::AppState;
 use crate::error::Error;
@@ -25,6 +26,7 @@ use crate::sessions::{check_live, token_error, verify_access};
 use crate::store::DbConnection;
 use crate::tokens::claims::AccessClaims;
 use crate::tokens::keyring::VerifyError;
+use crate::tokens::rotation::Operator;
 
 /// Runs `work` with a pooled connection on a blocking thread: database calls never run on
 /// the async workers.
@@ -71,13 +73,61 @@ pub async fn authenticate(
     Ok(claims)
 }
 
-/// Refuses a token without the `admin` role.
-pub fn require_admin(claims: &AccessClaims) -> Result<(), Error> {
-    if claims.has_role("admin") {
-        Ok(())
-    } else {
-        Err(Error::Forbidden("the admin role is required".into()))
+/// The one admin authorization, which the route table puts in front of every `/admin`
+/// route (before any body is read, so a refusal is the same whatever is sent): a live access
+/// token whose account still exists, is not disabled and holds `admin` now. The token's
+/// `roles` claim is not trusted, so a role taken away takes effect at once, not when the
+/// token expires.
+async fn admin_only(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        let error = Error::internal("admin authorization", "no application state");
+        return Ok(req.error_response(error).map_into_right_body());
+    };
+    match authorize_admin(req.request(), &state).await {
+        Ok(operator) => {
+            req.extensions_mut().insert(operator);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(error) => Ok(req.error_response(error).map_into_right_body()),
     }
+}
+
+async fn authorize_admin(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<Operator, Error> {
+    let claims = authenticate(req, state).await?;
+    let checked = claims.clone();
+    blocking(state, move |conn, _| {
+        let user = crate::sessions::token_user(conn, &checked)?;
+        if crate::grants::user_roles(&user)
+            .iter()
+            .any(|r| r == "admin")
+        {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("the admin role is required".into()))
+        }
+    })
+    .await?;
+    Ok(Operator {
+        actor: claims.sub,
+        ip: extract::client_ip(req, &state.settings).map(|ip| ip.to_string()),
+    })
+}
+
+/// The admin that [`admin_only`] authorized for this request. An `/admin` handler's first
+/// call; it fails closed should a handler ever be reached without the check.
+pub fn admin_operator(req: &HttpRequest) -> Result<Operator, Error> {
+    req.extensions().get::<Operator>().cloned().ok_or_else(|| {
+        Error::internal(
+            "admin authorization",
+            "an admin handler was reached without the admin check",
+        )
+    })
 }
 
 async fn not_found() -> Result<HttpResponse, Error> {
@@ -86,6 +136,11 @@ async fn not_found() -> Result<HttpResponse, Error> {
 
 async fn method_not_allowed() -> Result<HttpResponse, Error> {
     Err(Error::MethodNotAllowed)
+}
+
+/// Whether `path` is one of the admin API's, which [`admin_only`] guards.
+pub fn is_admin_path(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
 }
 
 /// A resource whose wrong methods answer 405 in the contract's error shape.
@@ -100,9 +155,17 @@ macro_rules! route_table {
         /// Every (method, path) the server answers; methods lower-case, as OpenAPI writes them.
         pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)*];
 
-        /// The route table.
+        /// The route table. Every `/admin` resource is wrapped in [`admin_only`], so no
+        /// admin route can be added without the admin check.
         pub fn configure(cfg: &mut web::ServiceConfig) {
-            $(cfg.service(resource($path)$(.route(web::$method().to($handler)))+);)*
+            $({
+                let resource = resource($path)$(.route(web::$method().to($handler)))+;
+                if is_admin_path($path) {
+                    cfg.service(resource.wrap(actix_web::middleware::from_fn(admin_only)));
+                } else {
+                    cfg.service(resource);
+                }
+            })*
         }
     };
 }

@@ -266,7 +266,7 @@ mod tests {
             Error::WeakPassword(String::new()),
             Error::RateLimited { retry_after: 1 },
             Error::MfaRequired {
-                mfa_token: String::new(),
+                mfa_token: String::new().into(),
             },
             Error::NotFound(String::new()),
             Error::Forbidden(String::new()),

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod login_failures;
 pub mod mfa;
 pub mod refresh_tokens;
 pub mod revoked_tokens;

@@ -127,11 +127,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (key_hash) {
+        key_hash -> Text,
+        failures -> Integer,
+        locked_until -> Nullable<BigInt>,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    login_failures,
     clients,
     sessions,
     refresh_tokens,

@@ -131,6 +131,20 @@ pub fn count_failure(conn: &mut DbConnection, id: &str, now: i64) -> QueryResult
         .first(conn)
 }
 
+/// The failure count and lock expiry of the user, with the row locked against concurrent
+/// writers until the transaction ends (on PostgreSQL by the row lock the no-op update takes;
+/// SQLite's `BEGIN IMMEDIATE` already holds the database). Call inside a transaction.
+pub fn lock_row(conn: &mut DbConnection, id: &str) -> QueryResult<Option<(i32, Option<i64>)>> {
+    diesel::update(users::table.find(id))
+        .set(users::failed_logins.eq(users::failed_logins))
+        .execute(conn)?;
+    users::table
+        .find(id)
+        .select((users::failed_logins, users::locked_until))
+        .first(conn)
+        .optional()
+}
+
 /// Sets the lock expiry.
 pub fn set_locked_until(conn: &mut DbConnection, id: &str, until: Option<i64>) -> QueryResult<()> {
     diesel::update(users::table.find(id))

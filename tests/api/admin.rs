@@ -55,35 +55,41 @@ pub async fn ok(
     }
 }
 
-/// Every admin route with a plausible body.
-fn routes() -> Vec<(Method, String, Option<Value>)> {
+/// Every admin route of the server's route table (so a new one cannot be left out), its
+/// path parameters filled in, with a plausible body.
+pub fn routes() -> Vec<(Method, String, Option<Value>)> {
     let id = "00000000-0000-0000-0000-000000000000";
-    vec![
-        (Method::GET, "/admin/users".into(), None),
-        (Method::GET, format!("/admin/users/{id}"), None),
-        (
-            Method::PATCH,
-            format!("/admin/users/{id}"),
-            Some(json!({"roles": ["admin"]})),
-        ),
-        (Method::DELETE, format!("/admin/users/{id}"), None),
-        (Method::GET, format!("/admin/users/{id}/sessions"), None),
-        (Method::DELETE, format!("/admin/users/{id}/sessions"), None),
-        (Method::DELETE, "/admin/sessions/some-session".into(), None),
-        (Method::GET, "/admin/clients".into(), None),
-        (
-            Method::POST,
-            "/admin/clients".into(),
-            Some(json!({"client_id": "sneaky"})),
-        ),
-        (Method::GET, "/admin/clients/sneaky".into(), None),
-        (Method::DELETE, "/admin/clients/sneaky".into(), None),
-        (Method::POST, "/admin/clients/sneaky/secret".into(), None),
-        (Method::GET, "/admin/keys".into(), None),
-        (Method::POST, "/admin/keys/rotate".into(), None),
-        (Method::DELETE, "/admin/keys/some-kid".into(), None),
-        (Method::GET, "/admin/audit".into(), None),
-    ]
+    let routes: Vec<(Method, String, Option<Value>)> = tessera::http::ROUTES
+        .iter()
+        .filter(|(_, path)| tessera::http::is_admin_path(path))
+        .map(|(method, template)| {
+            let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            let mut path = String::new();
+            let mut rest = *template;
+            while let Some(open) = rest.find('{') {
+                let close = rest[open..].find('}').unwrap() + open;
+                path.push_str(&rest[..open]);
+                path.push_str(if template.starts_with("/admin/clients") {
+                    "sneaky"
+                } else {
+                    id
+                });
+                rest = &rest[close + 1..];
+            }
+            path.push_str(rest);
+            let body = match (method.as_str(), *template) {
+                ("PATCH", "/admin/users/{id}") => Some(json!({"roles": ["admin"]})),
+                ("POST", "/admin/clients") => Some(json!({"client_id": "sneaky"})),
+                _ => None,
+            };
+            (method, path, body)
+        })
+        .collect();
+    assert!(
+        routes.len() >= 17,
+        "the admin routes were found: {routes:?}"
+    );
+    routes
 }
 
 #[tokio::test]
@@ -163,6 +169,27 @@ async fn a_refresh_token_is_not_accepted_as_an_admin_bearer_token() {
 }
 
 both_backends! {
+    async fn a_demoted_admin_gets_403_on_every_admin_route(backend) {
+        let app = spawn_app(backend).await;
+        let root = admin(&app).await;
+        let deputy_id = app.create_user("deputy", &["admin"]);
+        let victim_id = app.create_user("victim", &[]);
+        let deputy = app.login("deputy", PASSWORD).await.access_token;
+        ok(&app, Method::GET, "/admin/users", &deputy, None).await;
+        ok(&app, Method::PATCH, &format!("/admin/users/{deputy_id}"), &root.token, Some(&json!({"roles": []}))).await;
+        for (method, path, body) in routes() {
+            // A real victim where the path names a user, so that a missed check would act.
+            let path = path.replace("00000000-0000-0000-0000-000000000000", &victim_id);
+            let response = call(&app, method.clone(), &path, Some(&deputy), body.as_ref()).await;
+            assert_eq!(response.status().as_u16(), 403, "{method} {path}");
+            assert_error(response, 403, "forbidden").await;
+        }
+        // The token itself is still valid: only the authority went.
+        assert_eq!(app.get_bearer("/userinfo", &deputy).await.status().as_u16(), 200);
+        let victim = ok(&app, Method::GET, &format!("/admin/users/{victim_id}"), &root.token, None).await;
+        assert_eq!(victim["username"], "victim", "the victim was not deleted");
+    }
+
     async fn taking_the_admin_role_away_takes_effect_before_the_token_expires(backend) {
         let app = spawn_app(backend).await;
         let root = admin(&app).await;

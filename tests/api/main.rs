@@ -18,6 +18,7 @@ mod crash;
 mod foundation;
 mod instances;
 mod keys;
+mod lockout;
 mod login;
 mod mfa;
 mod openapi;

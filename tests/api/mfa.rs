@@ -124,7 +124,11 @@ impl TestApp {
     /// Starts enrolment; returns the authenticator set up from the answer.
     pub async fn enrol(&self, access_token: &str) -> Authenticator {
         let response = self
-            .post_json_bearer("/account/mfa/totp", access_token, &json!({}))
+            .post_json_bearer(
+                "/account/mfa/totp",
+                access_token,
+                &json!({"password": PASSWORD}),
+            )
             .await;
         assert_eq!(response.status().as_u16(), 200, "enrolling");
         let body: Value = response.json().await.unwrap();
@@ -203,7 +207,7 @@ both_backends! {
     async fn enrolment_returns_a_160_bit_base32_secret_and_an_otpauth_uri(backend) {
         let app = spawn_app(backend).await;
         let tokens = app.user_with_tokens("alice").await;
-        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({})).await;
+        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({"password": PASSWORD})).await;
         assert_eq!(response.status().as_u16(), 200);
         assert_eq!(response.headers()["cache-control"], "no-store");
         let body: Value = response.json().await.unwrap();
@@ -236,7 +240,7 @@ both_backends! {
     async fn the_totp_secret_is_stored_encrypted(backend) {
         let app = spawn_app(backend).await;
         let tokens = app.user_with_tokens("alice").await;
-        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({})).await;
+        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({"password": PASSWORD})).await;
         let secret = response.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
         let mut conn = app.state.db.get().unwrap();
         let user_id = app.userinfo(&tokens.access_token).await["sub"].as_str().unwrap().to_string();
@@ -261,7 +265,7 @@ both_backends! {
         let app = spawn_app(backend).await;
         let (mut authenticator, _) = app.user_with_mfa("alice").await;
         let tokens = app.login_with_mfa("alice", &mut authenticator).await;
-        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({})).await;
+        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({"password": PASSWORD})).await;
         assert_error(response, 409, "invalid_request").await;
         app.login_with_mfa("alice", &mut authenticator).await;
     }

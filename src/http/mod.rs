@@ -100,6 +100,10 @@ async fn authorize_admin(
     state: &web::Data<AppState>,
 ) -> Result<Operator, Error> {
     let claims = authenticate(req, state).await?;
+    if claims.sid.is_none() {
+        // A client's own token (client_credentials) speaks for no account.
+        return Err(Error::Forbidden("the admin role is required".into()));
+    }
     let checked = claims.clone();
     blocking(state, move |conn, _| {
         let user = crate::sessions::token_user(conn, &checked)?;

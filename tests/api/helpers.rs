@@ -408,6 +408,9 @@ pub fn test_operator() -> tessera::tokens::rotation::Operator {
 pub struct Process {
     pub child: std::process::Child,
     pub address: String,
+    /// Where its output goes when kept: a file, not a pipe, which would fill up (a trace
+    /// log does quickly) and stall the server until someone reads it.
+    output: Option<std::path::PathBuf>,
 }
 
 impl Drop for Process {
@@ -432,12 +435,13 @@ impl Process {
     }
 
     async fn launch(dir: &std::path::Path, env: &[(&str, &str)], capture: bool) -> Process {
-        let output = || {
-            if capture {
-                std::process::Stdio::piped()
-            } else {
-                std::process::Stdio::null()
-            }
+        let log_path = capture.then(|| dir.join(format!("tessera-{}.log", uuid::Uuid::new_v4())));
+        let log_file = log_path
+            .as_ref()
+            .map(|path| std::fs::File::create(path).expect("creating the output file"));
+        let output = || match &log_file {
+            Some(file) => std::process::Stdio::from(file.try_clone().unwrap()),
+            None => std::process::Stdio::null(),
         };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -480,7 +484,11 @@ impl Process {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        Process { child, address }
+        Process {
+            child,
+            address,
+            output: log_path,
+        }
     }
 
     /// Kills the process with SIGKILL, as a crash or the OOM killer would, and waits for it.
@@ -489,19 +497,13 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    /// Stops the process and returns everything it wrote.
+    /// Stops the process and returns everything it wrote (nothing unless started with
+    /// [`Process::start`]).
     pub fn finish(mut self) -> String {
-        let _ = self.child.kill();
-        let output = std::mem::replace(
-            &mut self.child,
-            std::process::Command::new("true").spawn().unwrap(),
-        )
-        .wait_with_output()
-        .unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
+        self.kill();
+        self.output
+            .as_ref()
+            .map(|path| String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned())
+            .unwrap_or_default()
     }
 }

@@ -204,6 +204,48 @@ impl TestApp {
 }
 
 both_backends! {
+    async fn enrolment_needs_the_current_password(backend) {
+        let app = spawn_app_with(backend, |s| s.lockout_threshold = 3).await;
+        let tokens = app.user_with_tokens("alice").await;
+        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({})).await;
+        assert_error(response, 400, "invalid_request").await;
+        let response = app.post_form_bearer("/account/mfa/totp", &tokens.access_token, &[("password", "")]).await;
+        assert_error(response, 400, "invalid_request").await;
+        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({"password": "not the password"})).await;
+        assert_error(response, 400, "invalid_grant").await;
+        let mut conn = app.state.db.get().unwrap();
+        let user_id = app.userinfo(&tokens.access_token).await["sub"].as_str().unwrap().to_string();
+        assert!(tessera::store::mfa::find_totp(&mut conn, &user_id).unwrap().is_none(), "nothing was enrolled");
+        drop(conn);
+        // Wrong passwords count toward the lock like failed logins.
+        for _ in 0..2 {
+            let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({"password": "not the password"})).await;
+            assert_error(response, 400, "invalid_grant").await;
+        }
+        let response = app.post_json_bearer("/account/mfa/totp", &tokens.access_token, &json!({"password": PASSWORD})).await;
+        assert!(response.headers().contains_key("retry-after"));
+        assert_error(response, 429, "rate_limited").await;
+        let response = app.token(&[("grant_type", "password"), ("username", "alice"), ("password", PASSWORD)]).await;
+        assert_error(response, 429, "rate_limited").await;
+    }
+
+    async fn turning_mfa_on_ends_the_other_sessions(backend) {
+        let app = spawn_app(backend).await;
+        let here = app.user_with_tokens("alice").await;
+        let elsewhere = app.login("alice", PASSWORD).await;
+        let mut authenticator = app.enrol(&here.access_token).await;
+        // A pending enrolment changes nothing yet.
+        assert_eq!(app.get_bearer("/userinfo", &elsewhere.access_token).await.status().as_u16(), 200);
+        let code = authenticator.next_code().await;
+        let response = app.post_json_bearer("/account/mfa/totp/confirm", &here.access_token, &json!({"otp": code})).await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_error(app.get_bearer("/userinfo", &elsewhere.access_token).await, 401, "invalid_token").await;
+        assert_error(app.refresh(elsewhere.refresh_token.as_deref().unwrap()).await, 400, "invalid_grant").await;
+        // The session that turned MFA on goes on.
+        assert_eq!(app.userinfo(&here.access_token).await["mfa_enabled"], true);
+        assert_eq!(app.refresh(here.refresh_token.as_deref().unwrap()).await.status().as_u16(), 200);
+    }
+
     async fn enrolment_returns_a_160_bit_base32_secret_and_an_otpauth_uri(backend) {
         let app = spawn_app(backend).await;
         let tokens = app.user_with_tokens("alice").await;

@@ -342,7 +342,173 @@ async fn trace_logs_never_contain_a_password_token_or_secret() {
         .await
         .unwrap();
 
+    // Two-factor: enrolment (with the password), confirmation, the password grant answered
+    // with an mfa_token, a wrong code, the mfa-otp grant with a code and with a recovery
+    // code, refresh, introspection, revocation, and turning MFA off with a code.
+    let mfa_password = "Mfa-user-passphrase-9";
+    client
+        .post(url("/register"))
+        .json(&serde_json::json!({"username": "mfacheck", "password": mfa_password}))
+        .send()
+        .await
+        .unwrap();
+    let password_grant = || {
+        client.post(url("/oauth/token")).form(&[
+            ("grant_type", "password"),
+            ("username", "mfacheck"),
+            ("password", mfa_password),
+        ])
+    };
+    let mfa_otp = |mfa_token: String, otp: String| {
+        client.post(url("/oauth/token")).form(&[
+            (
+                "grant_type",
+                "urn:tessera:params:oauth:grant-type:mfa-otp".to_string(),
+            ),
+            ("mfa_token", mfa_token),
+            ("otp", otp),
+        ])
+    };
+    let json = |response: reqwest::Response| async move {
+        response.json::<serde_json::Value>().await.unwrap()
+    };
+    let text = |value: &serde_json::Value, key: &str| value[key].as_str().unwrap().to_string();
+    let first = json(password_grant().send().await.unwrap()).await;
+    let mfa_access = text(&first, "access_token");
+    let enrolment = json(
+        client
+            .post(url("/account/mfa/totp"))
+            .bearer_auth(&mfa_access)
+            .json(&serde_json::json!({"password": mfa_password}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let totp_secret = text(&enrolment, "secret");
+    let mut authenticator = crate::mfa::Authenticator::new(&totp_secret);
+    let mut codes = vec![authenticator.next_code().await];
+    let confirmed = json(
+        client
+            .post(url("/account/mfa/totp/confirm"))
+            .bearer_auth(&mfa_access)
+            .json(&serde_json::json!({"otp": codes[0]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let recovery_codes: Vec<String> = confirmed["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(recovery_codes.len(), 10);
+    let mut mfa_tokens = Vec::new();
+    let challenge = json(password_grant().send().await.unwrap()).await;
+    mfa_tokens.push(text(&challenge, "mfa_token"));
+    let wrong_code = authenticator.wrong_code();
+    let refused = mfa_otp(mfa_tokens[0].clone(), wrong_code.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    codes.push(authenticator.next_code().await);
+    let with_code = json(
+        mfa_otp(mfa_tokens[0].clone(), codes[1].clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let challenge = json(password_grant().send().await.unwrap()).await;
+    mfa_tokens.push(text(&challenge, "mfa_token"));
+    let with_recovery = json(
+        mfa_otp(mfa_tokens[1].clone(), recovery_codes[0].clone())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mfa_tokens_issued = [
+        text(&with_code, "access_token"),
+        text(&with_code, "refresh_token"),
+        text(&with_recovery, "access_token"),
+        text(&with_recovery, "refresh_token"),
+    ];
+    let rotated = json(
+        client
+            .post(url("/oauth/token"))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", mfa_tokens_issued[1].as_str()),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let rotated_refresh = text(&rotated, "refresh_token");
+    client
+        .post(url("/oauth/introspect"))
+        .basic_auth("svc", Some(&client_secret))
+        .form(&[("token", mfa_tokens_issued[2].as_str())])
+        .send()
+        .await
+        .unwrap();
+    client
+        .post(url("/oauth/revoke"))
+        .form(&[("token", rotated_refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    codes.push(authenticator.next_code().await);
+    let off = client
+        .delete(url("/account/mfa/totp"))
+        .bearer_auth(&mfa_tokens_issued[2])
+        .json(&serde_json::json!({"otp": codes[2]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status().as_u16(), 204);
+
     let logs = server.finish();
+    assert!(
+        logs.contains("DEBUG") || logs.contains("TRACE"),
+        "the log is at trace level"
+    );
+    assert!(
+        logs.contains("MfaRequired"),
+        "the mfa_required answer reached the debug log (redacted), so the check below means something"
+    );
+    for secret in mfa_tokens
+        .iter()
+        .chain(&mfa_tokens_issued)
+        .chain(&recovery_codes)
+        .chain([
+            &mfa_password.to_string(),
+            &mfa_access,
+            &rotated_refresh,
+            &totp_secret,
+        ])
+    {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "an MFA secret leaked into the logs"
+        );
+    }
+    // Six digits may appear inside longer numbers (latencies, timestamps); a code may not
+    // appear on its own.
+    for code in codes.iter().chain([&wrong_code]) {
+        let standalone = logs.match_indices(code.as_str()).any(|(at, _)| {
+            let before = logs[..at].chars().next_back();
+            let after = logs[at + code.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_digit() || c == '.')
+                && !after.is_some_and(|c| c.is_ascii_digit() || c == '.')
+        });
+        assert!(!standalone, "a one-time code leaked into the logs");
+    }
     assert!(
         logs.contains("/oauth/token"),
         "the request log is there: {}",

@@ -116,6 +116,7 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
     Settings {
         database,
         listen: "127.0.0.1:0".parse().unwrap(),
+        management_listen: None,
         issuer: issuer.clone(),
         master_key: MasterKeySource::Inline(tessera::crypto::MasterKey::generate().to_base64()),
         access_token_ttl: 900,

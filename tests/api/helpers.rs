@@ -423,16 +423,31 @@ impl Process {
     /// master key); waits for `/readyz`.
     /// Its output is kept for [`Process::finish`].
     pub async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
-        Self::launch(dir, env, true).await
+        Self::launch(dir, env, true, None).await
+    }
+
+    /// Like [`Process::start`], under the given umask (`000`: files as open as a careless
+    /// service manager leaves them).
+    pub async fn start_with_umask(
+        dir: &std::path::Path,
+        env: &[(&str, &str)],
+        umask: &str,
+    ) -> Process {
+        Self::launch(dir, env, true, Some(umask)).await
     }
 
     /// Like [`Process::start`], with the output thrown away: a process under load fills an
     /// unread pipe and then stalls.
     pub async fn start_quiet(dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
-        Self::launch(dir, env, false).await
+        Self::launch(dir, env, false, None).await
     }
 
-    async fn launch(dir: &std::path::Path, env: &[(&str, &str)], capture: bool) -> Process {
+    async fn launch(
+        dir: &std::path::Path,
+        env: &[(&str, &str)],
+        capture: bool,
+        umask: Option<&str>,
+    ) -> Process {
         let output = || {
             if capture {
                 std::process::Stdio::piped()
@@ -445,7 +460,17 @@ impl Process {
             .local_addr()
             .unwrap()
             .port();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        let mut command = match umask {
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_tessera")),
+            Some(umask) => {
+                let mut shell = std::process::Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_tessera"));
+                shell
+            }
+        };
         for (key, _) in std::env::vars() {
             if key.starts_with("TESSERA_") || key == "RUST_LOG" {
                 command.env_remove(key);

@@ -176,9 +176,8 @@ impl Application {
         let management_listener = settings
             .management_listen
             .map(|addr| {
-                TcpListener::bind(addr).with_context(|| {
-                    format!("cannot listen on {addr} (TESSERA_MANAGEMENT_LISTEN)")
-                })
+                TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (TESSERA_MANAGEMENT_LISTEN)"))
             })
             .transpose()?;
         let state = Arc::new(AppState::open(settings)?);

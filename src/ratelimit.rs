@@ -135,7 +135,10 @@ mod tests {
     #[test]
     fn ipv6_addresses_are_keyed_by_their_64_and_mapped_ipv4_as_ipv4() {
         let key = |text: &str| limit_key(text.parse().unwrap());
-        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
         assert_eq!(key("2001:db8:1:2:abcd::9"), key("2001:db8:1:2::"));
         assert_eq!(key("2001:db8:1:2::1").to_string(), "2001:db8:1:2::");
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));

@@ -217,10 +217,7 @@ fn prepare_sqlite_files(path: &std::path::Path) -> Result<()> {
         if mode & 0o077 != 0 {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
                 .with_context(|| format!("making {} private", file.display()))?;
-            log::info!(
-                "narrowed {} from mode {mode:04o} to 0600",
-                file.display()
-            );
+            log::info!("narrowed {} from mode {mode:04o} to 0600", file.display());
         }
     }
     Ok(())
@@ -249,11 +246,9 @@ pub fn migrate(conn: &mut DbConnection, database: &DatabaseUrl) -> Result<Vec<St
         DatabaseUrl::Sqlite(path) => {
             let mut lock_path = path.clone().into_os_string();
             lock_path.push(".migrate-lock");
-            let file = private_file()
-                .open(&lock_path)
-                .with_context(|| {
-                    format!("opening the migration lock {}", lock_path.to_string_lossy())
-                })?;
+            let file = private_file().open(&lock_path).with_context(|| {
+                format!("opening the migration lock {}", lock_path.to_string_lossy())
+            })?;
             file.lock().context("taking the migration lock")?;
             Some(file)
         }

@@ -332,7 +332,10 @@ async fn addresses_of_one_ipv6_64_share_one_budget_and_mapped_ipv4_is_ipv4() {
         statuses.push(attempt(format!("2001:db8:1:2::{host:x}")).await);
     }
     assert_eq!(statuses, [400, 400, 400, 429, 429, 429, 429, 429, 429, 429]);
-    assert_eq!(attempt("2001:db8:1:2:ffff:ffff:ffff:ffff".into()).await, 429);
+    assert_eq!(
+        attempt("2001:db8:1:2:ffff:ffff:ffff:ffff".into()).await,
+        429
+    );
     // The neighbouring /64 is another client.
     assert_eq!(attempt("2001:db8:1:3::1".into()).await, 400);
     // An IPv4-mapped address spends the IPv4 address's budget, and the reverse.

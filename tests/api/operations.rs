@@ -186,11 +186,15 @@ async fn made_up_methods_and_paths_add_no_metrics_series() {
     let after = request_series(&app).await;
     assert_eq!(before, after, "new series appeared");
     assert!(
-        after.iter().any(|s| s.contains(r#"method="other""#) && s.contains(r#"route="unmatched""#)),
+        after
+            .iter()
+            .any(|s| s.contains(r#"method="other""#) && s.contains(r#"route="unmatched""#)),
         "{after:?}"
     );
     assert!(
-        after.iter().any(|s| s.contains(r#"method="other""#) && s.contains(r#"route="/oauth/token""#)),
+        after
+            .iter()
+            .any(|s| s.contains(r#"method="other""#) && s.contains(r#"route="/oauth/token""#)),
         "{after:?}"
     );
     assert!(after.iter().all(|s| s.len() < 200), "{after:?}");
@@ -225,10 +229,18 @@ async fn with_a_management_listener_metrics_leave_the_public_port() {
     let management = format!("http://{management}");
     assert_error(get(public.clone(), "/metrics").await, 404, "not_found").await;
     for path in ["/healthz", "/readyz", "/.well-known/jwks.json"] {
-        assert_eq!(get(public.clone(), path).await.status().as_u16(), 200, "public {path}");
+        assert_eq!(
+            get(public.clone(), path).await.status().as_u16(),
+            200,
+            "public {path}"
+        );
     }
     for path in ["/healthz", "/readyz"] {
-        assert_eq!(get(management.clone(), path).await.status().as_u16(), 200, "management {path}");
+        assert_eq!(
+            get(management.clone(), path).await.status().as_u16(),
+            200,
+            "management {path}"
+        );
     }
     let response = get(management.clone(), "/metrics").await;
     assert_eq!(response.status().as_u16(), 200);
@@ -263,7 +275,10 @@ fn a_bad_management_listen_address_stops_start_up_naming_the_setting() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("TESSERA_MANAGEMENT_LISTEN"), "{stderr}");
-    assert!(!dir.path().join("data").exists(), "created files before failing");
+    assert!(
+        !dir.path().join("data").exists(),
+        "created files before failing"
+    );
 }
 
 #[cfg(unix)]
@@ -330,7 +345,11 @@ async fn a_master_key_file_open_to_others_gets_a_warning_naming_it_and_its_mode(
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("master.key");
-    std::fs::write(&key_file, tessera::crypto::MasterKey::generate().to_base64()).unwrap();
+    std::fs::write(
+        &key_file,
+        tessera::crypto::MasterKey::generate().to_base64(),
+    )
+    .unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let env = [
         ("TESSERA_DATABASE_URL", "sqlite://t.db"),

@@ -154,7 +154,12 @@ async fn app_limited_to_three() -> TestApp {
     .await
 }
 
-async fn post_with_secret(app: &TestApp, path: &str, secret: &str, token: &str) -> reqwest::Response {
+async fn post_with_secret(
+    app: &TestApp,
+    path: &str,
+    secret: &str,
+    token: &str,
+) -> reqwest::Response {
     app.client
         .post(app.url(path))
         .basic_auth("resource-api", Some(secret))

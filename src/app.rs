@@ -156,10 +156,11 @@ fn spawn_upkeep(state: Weak<AppState>, poll: Duration) {
         .expect("spawning the upkeep thread");
 }
 
-/// A bound, not yet running, HTTP server.
+/// A bound, not yet running, HTTP server (and the management server, when configured).
 pub struct Application {
     port: u16,
     server: Server,
+    management: Option<(u16, Server)>,
     state: Arc<AppState>,
 }
 
@@ -174,15 +175,33 @@ impl Application {
     /// Like [`Application::build`] on a listener the caller bound.
     pub fn build_with_listener(settings: Settings, listener: TcpListener) -> Result<Self> {
         let port = listener.local_addr()?.port();
+        let management_listener = settings
+            .management_listen
+            .map(|addr| {
+                TcpListener::bind(addr)
+                    .with_context(|| format!("cannot listen on {addr} (TESSERA_MANAGEMENT_LISTEN)"))
+            })
+            .transpose()?;
         let state = Arc::new(AppState::open(settings)?);
         spawn_upkeep(
             Arc::downgrade(&state),
             Duration::from_secs(state.settings.key_poll_interval as u64),
         );
         let server = crate::http::server(state.clone(), listener)?;
+        let management = match management_listener {
+            Some(listener) => {
+                let port = listener.local_addr()?.port();
+                Some((
+                    port,
+                    crate::http::management_server(state.clone(), listener)?,
+                ))
+            }
+            None => None,
+        };
         Ok(Application {
             port,
             server,
+            management,
             state,
         })
     }
@@ -192,7 +211,13 @@ impl Application {
         self.port
     }
 
-    /// A handle that stops the server (tests stop an instance to see what outlives it).
+    /// The port of the management listener, when there is one.
+    pub fn management_port(&self) -> Option<u16> {
+        self.management.as_ref().map(|(port, _)| *port)
+    }
+
+    /// A handle that stops the server (tests stop an instance to see what outlives it); the
+    /// management server stops with it.
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
@@ -202,8 +227,25 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until the process is told to stop.
+    /// Serves until the process is told to stop. When one of the two servers stops, the
+    /// other is stopped too: a half-running instance would pass one probe and fail the rest.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, management)) = self.management else {
+            return self.server.await;
+        };
+        let public_handle = self.server.handle();
+        let management_handle = management.handle();
+        let public = async move {
+            let result = self.server.await;
+            management_handle.stop(true).await;
+            result
+        };
+        let management = async move {
+            let result = management.await;
+            public_handle.stop(true).await;
+            result
+        };
+        let (public, management) = futures_util::future::join(public, management).await;
+        public.and(management)
     }
 }

@@ -406,6 +406,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     system.block_on(async move {
         let app = crate::app::Application::build(settings)?;
         log::info!("tessera listening on port {}", app.port());
+        if let Some(port) = app.management_port() {
+            log::info!("management (/metrics, /healthz, /readyz) on port {port}");
+        }
         app.run_until_stopped().await?;
         Ok(())
     })

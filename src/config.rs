@@ -36,6 +36,10 @@ pub struct ConfigArgs {
         default_value = "127.0.0.1:8080"
     )]
     pub listen: String,
+    /// Second address for `/metrics`, `/healthz` and `/readyz`; `/metrics` then leaves
+    /// TESSERA_LISTEN.
+    #[arg(long, global = true, env = "TESSERA_MANAGEMENT_LISTEN")]
+    pub management_listen: Option<String>,
     /// The issuer URL put in `iss` and the discovery document (default: http://LISTEN).
     #[arg(long, global = true, env = "TESSERA_ISSUER")]
     pub issuer: Option<String>,
@@ -237,6 +241,8 @@ impl std::fmt::Debug for MasterKeySource {
 pub struct Settings {
     pub database: DatabaseUrl,
     pub listen: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served apart from the public listener.
+    pub management_listen: Option<SocketAddr>,
     pub issuer: String,
     pub master_key: MasterKeySource,
     pub access_token_ttl: i64,
@@ -292,6 +298,22 @@ impl ConfigArgs {
                 )
             }),
         )?;
+        let management_listen = match &self.management_listen {
+            None => None,
+            Some(text) => Some(named(
+                "TESSERA_MANAGEMENT_LISTEN",
+                "management-listen",
+                text.parse::<SocketAddr>()
+                    .map_err(|_| anyhow!("expected HOST:PORT with an IP address, got `{text}`"))
+                    .and_then(|addr| {
+                        if addr == listen && addr.port() != 0 {
+                            Err(anyhow!("must differ from TESSERA_LISTEN"))
+                        } else {
+                            Ok(addr)
+                        }
+                    }),
+            )?),
+        };
         let tls = match (&self.tls_cert, &self.tls_key) {
             (None, None) => None,
             (Some(cert), Some(key)) => {
@@ -463,6 +485,7 @@ impl ConfigArgs {
         Ok(Settings {
             database,
             listen,
+            management_listen,
             issuer,
             master_key,
             access_token_ttl,

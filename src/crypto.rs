@@ -49,11 +49,14 @@ impl MasterKey {
     /// Reads the key file, or creates it with mode 0600 when it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&text)
-                .with_context(|| format!("reading the master key file {}", path.display())),
+            Ok(text) => {
+                warn_if_readable_by_others(path);
+                Self::from_base64(&text)
+                    .with_context(|| format!("reading the master key file {}", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir)
+                    create_private_dir(dir)
                         .with_context(|| format!("creating {}", dir.display()))?;
                 }
                 let key = Self::generate();
@@ -84,6 +87,25 @@ impl MasterKey {
         seal_with(&self.0, context, plaintext)
     }
 
+    /// A key for one `purpose` only (HKDF-SHA256, RFC 5869): what it protects never shares a
+    /// key with sealing, and a value made for one purpose is useless for another.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use aws_lc_rs::hkdf::{Salt, HKDF_SHA256};
+        struct Len32;
+        impl aws_lc_rs::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let mut out = [0u8; 32];
+        Salt::new(HKDF_SHA256, b"tessera")
+            .extract(&self.0)
+            .expand(&[purpose.as_bytes()], Len32)
+            .and_then(|okm| okm.fill(&mut out))
+            .expect("HKDF-SHA256 yields 32 bytes");
+        out
+    }
+
     /// Decrypts what [`MasterKey::seal`] produced with the same context.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>> {
         open_with(&self.0, context, sealed)
@@ -94,14 +116,45 @@ impl MasterKey {
     /// not be able to compute (a plain hash of a username could be checked by guessing).
     pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> String {
         use aws_lc_rs::hmac;
-        let master = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
-        let derived = hmac::sign(
-            &master,
-            format!("tessera derived key\0{purpose}").as_bytes(),
-        );
-        let key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.derive(purpose));
         hex::encode(hmac::sign(&key, data).as_ref())
     }
+}
+
+/// `create_dir_all`, with the folders it creates readable by their owner only.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Warns when the master key file is open to its group or others: whoever can read it,
+/// together with the database, can open every sealed signing key and TOTP secret. A warning,
+/// not a refusal: a secret mounted by an orchestrator may come with a mode tessera cannot
+/// change, and the operator should decide.
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(metadata) = std::fs::metadata(path) {
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                log::warn!(
+                    "the master key file {} has mode {mode:04o}: others than its owner may \
+                     read or change it; make it 0600 (chmod 600 {})",
+                    path.display(),
+                    path.display()
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// AES-256-GCM under `key`: base64url of nonce ‖ ciphertext ‖ tag.
@@ -137,6 +190,13 @@ pub fn open_with(key: &[u8; 32], context: &str, sealed: &str) -> Result<Vec<u8>>
         .open_in_place(nonce, Aad::from(context.as_bytes()), &mut buffer)
         .map_err(|_| anyhow!("decryption failed: wrong key or altered data"))?;
     Ok(plaintext.to_vec())
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use aws_lc_rs::hmac;
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
+    tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")
 }
 
 /// SHA-256 of `data`, as raw bytes.
@@ -197,6 +257,15 @@ mod tests {
             hash,
             MasterKey::generate().keyed_hash("login-username", b"alice")
         );
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_master_key_and_are_not_the_master_key() {
+        let key = MasterKey::generate();
+        assert_eq!(key.derive("csrf"), key.derive("csrf"));
+        assert_ne!(key.derive("csrf"), key.derive("other"));
+        assert_ne!(key.derive("csrf"), MasterKey::generate().derive("csrf"));
+        assert_ne!(key.derive("csrf"), key.0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! registration, failed client authentication), kept in memory by each instance. Account
 //! locks, which all instances must agree on, live in the database instead.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ impl LoginLimiter {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        limiter.check_key(&ip).map_err(|not_until| {
+        limiter.check_key(&limit_key(ip)).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
@@ -80,6 +80,23 @@ impl LoginLimiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+    }
+}
+
+/// The address a budget belongs to. One IPv6 subscriber is normally handed a whole /64, so
+/// keying by the full address would give each of its 2^64 addresses a fresh budget; an
+/// IPv4-mapped address (`::ffff:a.b.c.d`, what a dual-stack socket reports for IPv4 peers)
+/// is the IPv4 client it stands for.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -113,6 +130,38 @@ mod tests {
         let wait = limiter.check(ip).unwrap_err();
         assert!((1..=20).contains(&wait), "wait was {wait}");
         assert!(limiter.check("192.0.2.2".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let key = |text: &str| limit_key(text.parse().unwrap());
+        assert_eq!(
+            key("2001:db8:1:2::1"),
+            key("2001:db8:1:2:ffff:ffff:ffff:ffff")
+        );
+        assert_eq!(key("2001:db8:1:2:abcd::9"), key("2001:db8:1:2::"));
+        assert_eq!(key("2001:db8:1:2::1").to_string(), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:198.51.100.7"), key("198.51.100.7"));
+        assert_eq!(key("198.51.100.7").to_string(), "198.51.100.7");
+        assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
+        // `::1` is IPv6 loopback, not a mapped address: it stays IPv6.
+        assert_eq!(key("::1").to_string(), "::");
+    }
+
+    #[test]
+    fn addresses_of_one_64_share_a_budget() {
+        let limiter = LoginLimiter::new(Some(Rate {
+            count: 2,
+            per_secs: 60,
+        }));
+        assert!(limiter.check("2001:db8::1".parse().unwrap()).is_ok());
+        assert!(limiter.check("2001:db8::2".parse().unwrap()).is_ok());
+        assert!(limiter.check("2001:db8::3".parse().unwrap()).is_err());
+        assert!(limiter.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
+        assert!(limiter.check("::ffff:192.0.2.9".parse().unwrap()).is_ok());
+        assert!(limiter.check("192.0.2.9".parse().unwrap()).is_ok());
+        assert!(limiter.check("192.0.2.9".parse().unwrap()).is_err());
     }
 
     #[test]

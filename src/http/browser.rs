@@ -1,6 +1,7 @@
 //! Browser clients: the refresh token delivered as an `HttpOnly` cookie (`tessera_refresh`,
-//! `Path=/oauth`) with a double-submit CSRF cookie (`tessera_csrf`, readable by scripts, to be
-//! echoed in `X-CSRF-Token`), and CORS refusals answered in the contract's JSON error shape.
+//! `Path=/oauth`) with a CSRF cookie (`tessera_csrf`, readable by scripts, to be echoed in
+//! `X-CSRF-Token`) whose value is bound to the session, and CORS refusals answered in the
+//! contract's JSON error shape.
 
 use actix_web::body::{self, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -9,7 +10,10 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 
-use crate::crypto::constant_time_eq;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::crypto::{constant_time_eq, MasterKey};
 use crate::error::Error;
 
 /// The cookie holding the refresh token.
@@ -31,24 +35,50 @@ pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-/// Checks that `X-CSRF-Token` equals the CSRF cookie (in constant time); returns the value.
-pub fn check_csrf(req: &HttpRequest) -> Result<String, Error> {
-    let expected = cookie(req, CSRF_COOKIE);
-    let presented = req
+/// The CSRF value of a session: HMAC-SHA256 of its `sid` under a key derived from the master
+/// key for this purpose only. A plain double-submit value would accept any pair that matches,
+/// and a sibling subdomain can set cookies for this host; a value bound to the session cannot
+/// be chosen by anyone else. It stays the same across rotations, so every tab of a session
+/// keeps a working value.
+pub fn csrf_value(master_key: &MasterKey, sid: &str) -> String {
+    let key = master_key.derive("tessera csrf v1");
+    URL_SAFE_NO_PAD.encode(crate::crypto::hmac_sha256(&key, sid.as_bytes()))
+}
+
+/// Checks a request that uses the refresh cookie: the `X-CSRF-Token` header and the
+/// `tessera_csrf` cookie must both equal the CSRF value of the session `refresh_token` names
+/// (compared in constant time). The token's claims are read unverified here, to know whose
+/// value to expect; the grant or revocation verifies the token itself.
+pub fn check_csrf(
+    req: &HttpRequest,
+    master_key: &MasterKey,
+    refresh_token: &str,
+) -> Result<(), Error> {
+    let refused = || {
+        Error::InvalidRequest(
+            "using the refresh cookie needs an X-CSRF-Token header equal to the tessera_csrf \
+             cookie of this session"
+                .into(),
+        )
+    };
+    let sid = jwt_claim(refresh_token, "sid")
+        .and_then(|sid| sid.as_str().map(str::to_string))
+        .ok_or_else(refused)?;
+    let expected = csrf_value(master_key, &sid);
+    let cookie = cookie(req, CSRF_COOKIE).unwrap_or_default();
+    let header = req
         .headers()
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    match (expected, presented) {
-        (Some(expected), Some(presented))
-            if constant_time_eq(expected.as_bytes(), presented.as_bytes()) =>
-        {
-            Ok(expected)
-        }
-        _ => Err(Error::InvalidRequest(
-            "refreshing from the cookie needs an X-CSRF-Token header equal to the tessera_csrf cookie"
-                .into(),
-        )),
+        .map(str::trim)
+        .unwrap_or_default();
+    // `&`, not `&&`: both comparisons run whatever the first one found.
+    if constant_time_eq(expected.as_bytes(), header.as_bytes())
+        & constant_time_eq(expected.as_bytes(), cookie.as_bytes())
+    {
+        Ok(())
+    } else {
+        Err(refused())
     }
 }
 
@@ -68,31 +98,32 @@ fn set_cookie(
     HeaderValue::from_str(&text).ok()
 }
 
-/// The `exp` of a JWT tessera has just signed, read without verifying it.
-fn jwt_exp(token: &str) -> Option<i64> {
-    use base64::Engine;
+/// A claim of a JWT, read without verifying it.
+fn jwt_claim(token: &str, name: &str) -> Option<serde_json::Value> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
     serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()?
-        .get("exp")?
-        .as_i64()
+        .get(name)
+        .cloned()
 }
 
-/// Adds the refresh and CSRF cookies to a token response. Both live as long as the refresh
-/// token. `csrf` keeps the value a cookie refresh was just checked against, so that other
-/// tabs holding it keep working; a login gets a fresh one.
+/// Adds the refresh and CSRF cookies to a token response for the refresh token tessera has
+/// just signed. Both live as long as the refresh token.
 pub fn set_refresh_cookies(
     response: &mut HttpResponseBuilder,
     refresh_token: &str,
-    csrf: Option<String>,
+    master_key: &MasterKey,
     secure: bool,
     now: i64,
 ) -> Result<(), Error> {
-    let max_age = jwt_exp(refresh_token).map_or(0, |exp| (exp - now).max(0));
-    let csrf = csrf.unwrap_or_else(crate::crypto::random_token::<32>);
+    let max_age = jwt_claim(refresh_token, "exp")
+        .and_then(|exp| exp.as_i64())
+        .map_or(0, |exp| (exp - now).max(0));
+    let sid = jwt_claim(refresh_token, "sid")
+        .and_then(|sid| sid.as_str().map(str::to_string))
+        .ok_or_else(|| Error::internal("building cookies", "refresh token without a sid"))?;
+    let csrf = csrf_value(master_key, &sid);
     let refresh = set_cookie(
         REFRESH_COOKIE,
         refresh_token,

@@ -58,7 +58,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format. With `TESSERA_MANAGEMENT_LISTEN` set it is served
+/// on that listener only, and answers 404 here.
 #[utoipa::path(
     get,
     path = "/metrics",

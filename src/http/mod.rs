@@ -159,10 +159,11 @@ macro_rules! route_table {
         /// Every (method, path) the server answers; methods lower-case, as OpenAPI writes them.
         pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)*];
 
-        /// The route table. Every `/admin` resource is wrapped in [`admin_only`], so no
-        /// admin route can be added without the admin check.
-        pub fn configure(cfg: &mut web::ServiceConfig) {
-            $({
+        /// The routes of the table whose path `keep` accepts (the rest answer 404 like
+        /// unknown paths). Every `/admin` resource is wrapped in [`admin_only`], so no admin
+        /// route can be added without the admin check.
+        pub fn configure(cfg: &mut web::ServiceConfig, keep: impl Fn(&str) -> bool) {
+            $(if keep($path) {
                 let resource = resource($path)$(.route(web::$method().to($handler)))+;
                 if is_admin_path($path) {
                     cfg.service(resource.wrap(actix_web::middleware::from_fn(admin_only)));
@@ -172,6 +173,47 @@ macro_rules! route_table {
             })*
         }
     };
+}
+
+/// The paths the management listener (`TESSERA_MANAGEMENT_LISTEN`) serves.
+pub const MANAGEMENT_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+
+/// What leaves the public listener when a management listener is set: the metrics tell how
+/// many logins fail and which routes are hit, which is for the monitoring network only.
+/// The probes stay on both, for load balancers that can only reach the public port.
+const MANAGEMENT_ONLY_PATHS: &[&str] = &["/metrics"];
+
+/// Counts a failed client authentication toward the client address's allowance
+/// (`TESSERA_LOGIN_RATE_LIMIT`), and answers 429 instead once it is spent. It wraps the
+/// whole application, so every endpoint that authenticates clients (and answers
+/// `invalid_client` when that fails) is covered, including endpoints added later.
+async fn limit_client_failures(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let failed = response
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<Error>())
+        .is_some_and(|e| matches!(e, Error::InvalidClient(_)));
+    let Some(state) = response
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .filter(|_| failed)
+        .cloned()
+    else {
+        return Ok(response.map_into_left_body());
+    };
+    let ip = extract::client_ip(response.request(), &state.settings);
+    match token::limit_attempts(&state, ip) {
+        Ok(()) => Ok(response.map_into_left_body()),
+        Err(limited) => {
+            let (request, _) = response.into_parts();
+            let answer = HttpResponse::from_error(limited);
+            Ok(ServiceResponse::new(request, answer).map_into_right_body())
+        }
+    }
 }
 
 route_table! {
@@ -228,10 +270,64 @@ fn cors(state: &AppState) -> actix_cors::Cors {
     cors
 }
 
-/// Builds the server on `listener`; it runs when awaited.
+/// Records every request in `tessera_http_requests_total` and the latency histogram.
+async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = crate::metrics::method_label(req.method().as_str());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(req).await?;
+    if let Some(state) = state {
+        state.metrics.observe_request(
+            &route,
+            method,
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+    Ok(response)
+}
+
+/// One line per request. Path only: query strings may carry secrets, and headers and
+/// bodies do.
+fn request_logger() -> Logger {
+    Logger::new(r#"%{ip}xi "%{r}xi" %s %Dms"#)
+        .custom_request_replace("ip", |req| {
+            req.peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        })
+        .custom_request_replace("r", |req| format!("{} {}", req.method(), req.path()))
+}
+
+/// Binds a built `HttpServer` to the listener, over TLS when configured, and starts it. A
+/// macro: `HttpServer`'s type parameters cannot be named for a function of both servers.
+macro_rules! listen {
+    ($server:expr, $listener:expr, $tls:expr) => {{
+        let server = $server.shutdown_timeout(5);
+        let server = match $tls {
+            Some(files) => server.listen_rustls_0_23(
+                $listener,
+                crate::tls::server_config(&files.cert, &files.key)?,
+            )?,
+            None => server.listen($listener)?,
+        };
+        Ok(server.run())
+    }};
+}
+
+/// Builds the public server on `listener`; it runs when awaited. When a management listener
+/// is configured (`TESSERA_MANAGEMENT_LISTEN`, see [`management_server`]), `/metrics` is
+/// left out here.
 pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
     let workers = state.settings.workers;
     let tls = state.settings.tls.clone();
+    let separate_management = state.settings.management_listen.is_some();
     let openapi = web::Data::new(openapi::Document::render(&state.settings.issuer)?);
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
@@ -246,55 +342,39 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
                 web::PathConfig::default()
                     .error_handler(|e, _| Error::NotFound(format!("bad path: {e}")).into()),
             )
-            .configure(configure)
+            .configure(|cfg| {
+                configure(cfg, |path| {
+                    !(separate_management && MANAGEMENT_ONLY_PATHS.contains(&path))
+                })
+            })
             .default_service(web::to(not_found))
+            .wrap(actix_web::middleware::from_fn(limit_client_failures))
             .wrap(Condition::new(cors_enabled, cors(&data)))
             .wrap(actix_web::middleware::from_fn(
                 browser::cors_refusals_as_json,
             ))
-            .wrap_fn(|req, service| {
-                let started = std::time::Instant::now();
-                let route = req
-                    .match_pattern()
-                    .unwrap_or_else(|| "unmatched".to_string());
-                let method = req.method().to_string();
-                let state = req.app_data::<web::Data<AppState>>().cloned();
-                let response = service.call(req);
-                async move {
-                    let response = response.await?;
-                    if let Some(state) = state {
-                        state.metrics.observe_request(
-                            &route,
-                            &method,
-                            response.status().as_u16(),
-                            started.elapsed().as_secs_f64(),
-                        );
-                    }
-                    Ok(response)
-                }
-            })
-            // Path only: query strings may carry secrets, and headers and bodies do.
-            .wrap(
-                Logger::new(r#"%{ip}xi "%{r}xi" %s %Dms"#)
-                    .custom_request_replace("ip", |req| {
-                        req.peer_addr()
-                            .map(|a| a.ip().to_string())
-                            .unwrap_or_default()
-                    })
-                    .custom_request_replace("r", |req| format!("{} {}", req.method(), req.path())),
-            )
+            .wrap(actix_web::middleware::from_fn(record_metrics))
+            .wrap(request_logger())
     })
-    .workers(workers)
-    .shutdown_timeout(5);
-    let server = match &tls {
-        Some(files) => server.listen_rustls_0_23(
-            listener,
-            crate::tls::server_config(&files.cert, &files.key)?,
-        )?,
-        None => server.listen(listener)?,
-    }
-    .run();
-    Ok(server)
+    .workers(workers);
+    listen!(server, listener, tls.as_ref())
+}
+
+/// The management server on `listener`: `/healthz`, `/readyz` and `/metrics` only, over
+/// TLS when the public listener uses it.
+pub fn management_server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Server> {
+    let tls = state.settings.tls.clone();
+    let data = web::Data::from(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(|cfg| configure(cfg, |path| MANAGEMENT_PATHS.contains(&path)))
+            .default_service(web::to(not_found))
+            .wrap(actix_web::middleware::from_fn(record_metrics))
+            .wrap(request_logger())
+    })
+    .workers(1);
+    listen!(server, listener, tls.as_ref())
 }
 
 /// An empty 200.

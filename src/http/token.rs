@@ -136,8 +136,6 @@ pub async fn issue_token(
     )?;
     let grant_type = required(form.grant_type, "grant_type")?;
     let now = crate::now();
-    // Set when the refresh token came from the cookie: the CSRF value just checked.
-    let mut csrf = None;
     let result = match grant_type.as_str() {
         grant::PASSWORD => {
             limit_attempts(&state, ip)?;
@@ -171,7 +169,7 @@ pub async fn issue_token(
                 None => {
                     let token = browser::cookie(&req, browser::REFRESH_COOKIE)
                         .ok_or_else(|| Error::InvalidRequest("missing `refresh_token`".into()))?;
-                    csrf = Some(browser::check_csrf(&req)?);
+                    browser::check_csrf(&req, &state.master_key, &token)?;
                     token
                 }
             };
@@ -225,13 +223,9 @@ pub async fn issue_token(
                 .tokens_issued
                 .with_label_values(&[grant_type.as_str()])
                 .inc();
-            token_response(issued, state.settings.cookie_secure, csrf, now)
+            token_response(issued, &state, now)
         }
-        Err(Error::InvalidClient(message)) => {
-            // Failed client authentications count toward the address's limit.
-            limit_attempts(&state, ip)?;
-            Err(Error::InvalidClient(message))
-        }
+        // A failed client authentication is counted by `http::limit_client_failures`.
         Err(e) => Err(e),
     }
 }
@@ -254,11 +248,11 @@ pub struct TokenResponse {
 }
 
 /// The successful token response (RFC 6749 §5.1), never cached. For a cookie client the
-/// refresh token goes in the `tessera_refresh` cookie instead of the body.
+/// refresh token goes in the `tessera_refresh` cookie instead of the body, with the
+/// session's CSRF value in `tessera_csrf`.
 pub fn token_response(
     issued: IssuedTokens,
-    secure_cookies: bool,
-    csrf: Option<String>,
+    state: &AppState,
     now: i64,
 ) -> Result<HttpResponse, Error> {
     let mut body = TokenResponse {
@@ -274,7 +268,13 @@ pub fn token_response(
         .insert_header((header::PRAGMA, "no-cache"));
     if let Some(refresh_token) = issued.refresh_token {
         if issued.refresh_cookie {
-            browser::set_refresh_cookies(&mut response, &refresh_token, csrf, secure_cookies, now)?;
+            browser::set_refresh_cookies(
+                &mut response,
+                &refresh_token,
+                &state.master_key,
+                state.settings.cookie_secure,
+                now,
+            )?;
         } else {
             body.refresh_token = Some(refresh_token);
         }
@@ -307,17 +307,24 @@ pub struct TokenActionForm {
     path = "/oauth/revoke",
     tag = "oauth",
     request_body(content = TokenActionForm, content_type = "application/x-www-form-urlencoded"),
+    params(
+        ("X-CSRF-Token" = Option<String>, Header,
+            description = "Cookie clients logging out from the `tessera_refresh` cookie: the \
+                value of the `tessera_csrf` cookie"),
+    ),
     security((), ("client_basic" = [])),
     responses(
         (status = 200, description = "Revoked, or nothing to revoke", headers(
             ("Cache-Control" = String, description = "`no-store`"),
             ("Set-Cookie" = String, description = "Cookie clients: both cookies expired"),
         )),
-        (status = 400, description = "`invalid_request`: no `token` (and no cookie), or two \
-            client authentication methods", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: no `token` (and no cookie), the \
+            token taken from the cookie without the session's `X-CSRF-Token`, or two client \
+            authentication methods", body = ErrorBody),
         (status = 401, response = InvalidClient),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
         (status = "default", response = OtherError),
     ),
@@ -332,17 +339,21 @@ pub async fn revoke(
         form.client_id.as_deref(),
         form.client_secret.as_deref(),
     )?;
-    // A browser client logs out by revoking the refresh token its cookie holds.
+    // A browser client logs out by revoking the refresh token its cookie holds. Taken from
+    // the cookie, the token proves nothing about who sent the request (the browser attaches
+    // it to any request), so it needs the session's CSRF value as a cookie refresh does.
     let from_cookie = browser::cookie(&req, browser::REFRESH_COOKIE);
     let (token, clears_cookies) = match form.token.filter(|t| !t.is_empty()) {
         Some(token) => {
             let same = from_cookie.as_deref() == Some(token.as_str());
             (token, same)
         }
-        None => (
-            from_cookie.ok_or_else(|| Error::InvalidRequest("missing `token`".into()))?,
-            true,
-        ),
+        None => {
+            let token =
+                from_cookie.ok_or_else(|| Error::InvalidRequest("missing `token`".into()))?;
+            browser::check_csrf(&req, &state.master_key, &token)?;
+            (token, true)
+        }
     };
     let hint = form.token_type_hint;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
@@ -410,6 +421,7 @@ pub struct Introspection {
         (status = 401, response = InvalidClient),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = RateLimited),
         (status = 503, response = Unavailable),
         (status = "default", response = OtherError),
     ),

@@ -175,13 +175,11 @@ fn with_connect_timeout(url: &str) -> String {
 struct NoCustomization;
 impl CustomizeConnection<PooledConnection, r2d2::Error> for NoCustomization {}
 
-/// Builds the pool. For SQLite the database file's folder is created first.
+/// Builds the pool. For SQLite the database file is made private first (see
+/// [`prepare_sqlite_files`]).
 pub fn connect(url: &DatabaseUrl, size: u32) -> Result<DbPool> {
     if let DatabaseUrl::Sqlite(path) = url {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the database folder {}", dir.display()))?;
-        }
+        prepare_sqlite_files(path)?;
     }
     let pool = r2d2::Pool::builder()
         .max_size(size)
@@ -192,6 +190,50 @@ pub fn connect(url: &DatabaseUrl, size: u32) -> Result<DbPool> {
         .build(Manager { url: url.clone() })
         .map_err(|e| anyhow!("cannot connect to the database: {e}"))?;
     Ok(pool)
+}
+
+/// Makes the SQLite files readable by their owner only, whatever the umask: the folder, if
+/// tessera creates it, gets 0700; the database file is created 0600 before SQLite opens it,
+/// and an existing one (or its `-wal`/`-shm`) more open than that is narrowed to 0600. SQLite
+/// creates `-wal` and `-shm` later, with the database file's mode (its unix VFS sets it
+/// explicitly), so they are 0600 as well.
+fn prepare_sqlite_files(path: &std::path::Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::crypto::create_private_dir(dir)
+            .with_context(|| format!("creating the database folder {}", dir.display()))?;
+    }
+    private_file()
+        .open(path)
+        .with_context(|| format!("creating the database file {}", path.display()))?;
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        let Ok(metadata) = std::fs::metadata(&file) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("making {} private", file.display()))?;
+            log::info!("narrowed {} from mode {mode:04o} to 0600", file.display());
+        }
+    }
+    Ok(())
+}
+
+/// Options that open a file for writing, creating it with mode 0600 if missing.
+fn private_file() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
 }
 
 /// Applies pending migrations for the connection's backend; returns their names.
@@ -205,14 +247,9 @@ pub fn migrate(conn: &mut DbConnection, database: &DatabaseUrl) -> Result<Vec<St
         DatabaseUrl::Sqlite(path) => {
             let mut lock_path = path.clone().into_os_string();
             lock_path.push(".migrate-lock");
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .with_context(|| {
-                    format!("opening the migration lock {}", lock_path.to_string_lossy())
-                })?;
+            let file = private_file().open(&lock_path).with_context(|| {
+                format!("opening the migration lock {}", lock_path.to_string_lossy())
+            })?;
             file.lock().context("taking the migration lock")?;
             Some(file)
         }

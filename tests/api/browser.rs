@@ -1,5 +1,5 @@
-//! Browser clients: the refresh token as an `HttpOnly` cookie with a double-submit CSRF
-//! cookie, refresh and log-out from the cookie, and CORS.
+//! Browser clients: the refresh token as an `HttpOnly` cookie with a CSRF cookie bound to
+//! the session, refresh and log-out from the cookie, and CORS.
 
 use reqwest::Response;
 use serde_json::Value;
@@ -114,6 +114,33 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    /// Logs out from the cookie (`POST /oauth/revoke` without `token`), from `origin`.
+    async fn cookie_logout(&self, cookies: &str, csrf_header: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .post(self.url("/oauth/revoke"))
+            .header("cookie", cookies)
+            .header("origin", "https://evil.example")
+            .form(&[("client_id", SPA)]);
+        if let Some(csrf) = csrf_header {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn spa_login_again(&self, username: &str) -> Jar {
+        let response = self
+            .token(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", PASSWORD),
+                ("client_id", SPA),
+            ])
+            .await;
+        assert_eq!(response.status().as_u16(), 200, "cookie client login");
+        Jar::from(&response)
+    }
+
     async fn preflight(&self, origin: &str) -> Response {
         self.client
             .request(reqwest::Method::OPTIONS, self.url("/oauth/token"))
@@ -186,6 +213,7 @@ both_backends! {
             .client
             .post(app.url("/oauth/revoke"))
             .header("cookie", jar.header())
+            .header("x-csrf-token", &jar.csrf)
             .form(&[("client_id", SPA)])
             .send()
             .await
@@ -200,6 +228,51 @@ both_backends! {
         assert_eq!(csrf.attribute("Path").as_deref(), Some("/"));
         let response = app.cookie_refresh(&jar.header(), Some(&jar.csrf)).await;
         assert_error(response, 400, "invalid_grant").await;
+    }
+
+    async fn logging_out_from_the_cookie_without_the_csrf_header_is_refused_and_revokes_nothing(backend) {
+        let app = spawn_app(backend).await;
+        let jar = Jar::from(&app.spa_login("alice").await);
+        for header in [None, Some("not-the-csrf-value"), Some("")] {
+            let response = app.cookie_logout(&jar.header(), header).await;
+            assert!(set_cookie(&response, "tessera_refresh").is_none(), "cookies cleared");
+            assert_error(response, 400, "invalid_request").await;
+        }
+        let no_csrf_cookie = format!("tessera_refresh={}", jar.refresh);
+        let response = app.cookie_logout(&no_csrf_cookie, Some(&jar.csrf)).await;
+        assert_error(response, 400, "invalid_request").await;
+        // The session lives on: it still refreshes.
+        let response = app.cookie_refresh(&jar.header(), Some(&jar.csrf)).await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+
+    async fn csrf_values_are_bound_to_the_session(backend) {
+        let app = spawn_app(backend).await;
+        let alice = Jar::from(&app.spa_login("alice").await);
+        app.register("bob", PASSWORD).await;
+        let bob = app.spa_login_again("bob").await;
+        assert_ne!(alice.csrf, bob.csrf);
+        // A pair chosen by someone else (a sibling subdomain can set cookies), another
+        // session's value, or a value issued before values were bound to sessions (random,
+        // like this one): refused on refresh and on logout.
+        let chosen = tessera::crypto::random_token::<32>();
+        for value in [chosen.as_str(), bob.csrf.as_str()] {
+            let cookies = format!("tessera_refresh={}; tessera_csrf={value}", alice.refresh);
+            assert_error(app.cookie_refresh(&cookies, Some(value)).await, 400, "invalid_request").await;
+            assert_error(app.cookie_logout(&cookies, Some(value)).await, 400, "invalid_request").await;
+        }
+        // The right value in the header but another in the cookie, or the reverse.
+        let cookies = format!("tessera_refresh={}; tessera_csrf={chosen}", alice.refresh);
+        assert_error(app.cookie_refresh(&cookies, Some(&alice.csrf)).await, 400, "invalid_request").await;
+        assert_error(app.cookie_refresh(&alice.header(), Some(&chosen)).await, 400, "invalid_request").await;
+        // Nothing was spent or revoked; the next login sets a value of its own that works.
+        assert_eq!(app.cookie_refresh(&alice.header(), Some(&alice.csrf)).await.status().as_u16(), 200);
+        let again = app.spa_login_again("alice").await;
+        assert_ne!(again.csrf, alice.csrf);
+        assert_ne!(again.csrf, chosen);
+        let response = app.cookie_refresh(&again.header(), Some(&again.csrf)).await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(Jar::from(&response).csrf, again.csrf);
     }
 
     async fn mfa_logins_of_cookie_clients_deliver_the_cookie(backend) {

@@ -116,6 +116,7 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
     Settings {
         database,
         listen: "127.0.0.1:0".parse().unwrap(),
+        management_listen: None,
         issuer: issuer.clone(),
         master_key: MasterKeySource::Inline(tessera::crypto::MasterKey::generate().to_base64()),
         access_token_ttl: 900,
@@ -425,16 +426,31 @@ impl Process {
     /// master key); waits for `/readyz`.
     /// Its output is kept for [`Process::finish`].
     pub async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
-        Self::launch(dir, env, true).await
+        Self::launch(dir, env, true, None).await
+    }
+
+    /// Like [`Process::start`], under the given umask (`000`: files as open as a careless
+    /// service manager leaves them).
+    pub async fn start_with_umask(
+        dir: &std::path::Path,
+        env: &[(&str, &str)],
+        umask: &str,
+    ) -> Process {
+        Self::launch(dir, env, true, Some(umask)).await
     }
 
     /// Like [`Process::start`], with the output thrown away: a process under load fills an
     /// unread pipe and then stalls.
     pub async fn start_quiet(dir: &std::path::Path, env: &[(&str, &str)]) -> Process {
-        Self::launch(dir, env, false).await
+        Self::launch(dir, env, false, None).await
     }
 
-    async fn launch(dir: &std::path::Path, env: &[(&str, &str)], capture: bool) -> Process {
+    async fn launch(
+        dir: &std::path::Path,
+        env: &[(&str, &str)],
+        capture: bool,
+        umask: Option<&str>,
+    ) -> Process {
         let log_path = capture.then(|| dir.join(format!("tessera-{}.log", uuid::Uuid::new_v4())));
         let log_file = log_path
             .as_ref()
@@ -448,7 +464,17 @@ impl Process {
             .local_addr()
             .unwrap()
             .port();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+        let mut command = match umask {
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_tessera")),
+            Some(umask) => {
+                let mut shell = std::process::Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_tessera"));
+                shell
+            }
+        };
         for (key, _) in std::env::vars() {
             if key.starts_with("TESSERA_") || key == "RUST_LOG" {
                 command.env_remove(key);

@@ -299,6 +299,55 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy() {
 }
 
 #[tokio::test]
+async fn addresses_of_one_ipv6_64_share_one_budget_and_mapped_ipv4_is_ipv4() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.login_rate_limit = Some(tessera::ratelimit::Rate {
+            count: 3,
+            per_secs: 60,
+        });
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    // A fresh username each time, so that only the address limit can answer 429.
+    let names = std::sync::atomic::AtomicUsize::new(0);
+    let attempt = |ip: String| {
+        let username = format!(
+            "nobody{}",
+            names.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let request = app
+            .client
+            .post(app.url("/oauth/token"))
+            .header("x-forwarded-for", ip)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", username.as_str()),
+                ("password", "whatever123"),
+            ]);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // Ten addresses of one /64, as one subscriber is given: three answers, then 429.
+    let mut statuses = Vec::new();
+    for host in 1..=10 {
+        statuses.push(attempt(format!("2001:db8:1:2::{host:x}")).await);
+    }
+    assert_eq!(statuses, [400, 400, 400, 429, 429, 429, 429, 429, 429, 429]);
+    assert_eq!(
+        attempt("2001:db8:1:2:ffff:ffff:ffff:ffff".into()).await,
+        429
+    );
+    // The neighbouring /64 is another client.
+    assert_eq!(attempt("2001:db8:1:3::1".into()).await, 400);
+    // An IPv4-mapped address spends the IPv4 address's budget, and the reverse.
+    for _ in 0..2 {
+        assert_eq!(attempt("198.51.100.7".into()).await, 400);
+    }
+    assert_eq!(attempt("::ffff:198.51.100.7".into()).await, 400);
+    assert_eq!(attempt("198.51.100.7".into()).await, 429);
+    assert_eq!(attempt("::ffff:198.51.100.7".into()).await, 429);
+}
+
+#[tokio::test]
 async fn a_disabled_account_with_the_right_password_is_told_so() {
     let app = spawn_app(Backend::Sqlite).await;
     let id = app.create_user("dave", &[]);

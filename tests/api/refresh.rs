@@ -142,3 +142,127 @@ async fn revoking_an_unknown_token_is_200() {
         200
     );
 }
+
+/// An app whose per-address limit allows three credential-guessing requests a minute.
+async fn app_limited_to_three() -> TestApp {
+    spawn_app_with(Backend::Sqlite, |s| {
+        s.login_rate_limit = Some(tessera::ratelimit::Rate {
+            count: 3,
+            per_secs: 60,
+        })
+    })
+    .await
+}
+
+async fn post_with_secret(
+    app: &TestApp,
+    path: &str,
+    secret: &str,
+    token: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .basic_auth("resource-api", Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_rate_limited(response: reqwest::Response) {
+    assert!(
+        response.headers().contains_key("retry-after"),
+        "429 without Retry-After"
+    );
+    assert_error(response, 429, "rate_limited").await;
+}
+
+/// A client_credentials token of `resource-api` (a success, so it spends no allowance).
+async fn client_token(app: &TestApp, secret: &str) -> String {
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth("resource-api", Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    tokens(response).await.access_token
+}
+
+#[tokio::test]
+async fn wrong_client_secrets_at_introspection_meet_the_address_limit() {
+    let app = app_limited_to_three().await;
+    let secret = app.confidential_client("resource-api");
+    let token = client_token(&app, &secret).await;
+    for _ in 0..3 {
+        let response = post_with_secret(&app, "/oauth/introspect", "guess", &token).await;
+        assert_error(response, 401, "invalid_client").await;
+    }
+    for _ in 0..3 {
+        let response = post_with_secret(&app, "/oauth/introspect", "guess", &token).await;
+        assert_rate_limited(response).await;
+    }
+    // No credentials at all is a failed client authentication too.
+    let response = app
+        .post_form("/oauth/introspect", &[("token", &token)])
+        .await;
+    assert_rate_limited(response).await;
+    // Successful authentications are not limited: the resource server keeps working.
+    let response = post_with_secret(&app, "/oauth/introspect", &secret, &token).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["active"], true);
+}
+
+#[tokio::test]
+async fn wrong_client_secrets_at_revocation_meet_the_address_limit_and_revoke_nothing() {
+    let app = app_limited_to_three().await;
+    let secret = app.confidential_client("resource-api");
+    let token = client_token(&app, &secret).await;
+    let active = || async {
+        let response = post_with_secret(&app, "/oauth/introspect", &secret, &token).await;
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["active"].as_bool().unwrap()
+    };
+    for _ in 0..3 {
+        let response = post_with_secret(&app, "/oauth/revoke", "guess", &token).await;
+        assert_error(response, 401, "invalid_client").await;
+    }
+    let response = post_with_secret(&app, "/oauth/revoke", "guess", &token).await;
+    assert_rate_limited(response).await;
+    let malformed = app
+        .client
+        .post(app.url("/oauth/revoke"))
+        .header("authorization", "Basic !!!")
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_rate_limited(malformed).await;
+    assert!(active().await, "a refused revocation revoked the token");
+    let response = post_with_secret(&app, "/oauth/revoke", &secret, &token).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(!active().await);
+}
+
+#[tokio::test]
+async fn failed_client_authentications_share_one_budget_across_endpoints() {
+    let app = app_limited_to_three().await;
+    app.confidential_client("resource-api");
+    let response = post_with_secret(&app, "/oauth/introspect", "guess", "t").await;
+    assert_error(response, 401, "invalid_client").await;
+    let response = post_with_secret(&app, "/oauth/revoke", "guess", "t").await;
+    assert_error(response, 401, "invalid_client").await;
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .basic_auth("resource-api", Some("guess"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 401, "invalid_client").await;
+    let response = post_with_secret(&app, "/oauth/introspect", "guess", "t").await;
+    assert_rate_limited(response).await;
+}

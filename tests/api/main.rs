@@ -25,6 +25,7 @@ mod operations;
 mod properties;
 mod reachable;
 mod refresh;
+mod refresh_state;
 mod resilience;
 mod resource_server;
 mod third_party;

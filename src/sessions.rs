@@ -309,10 +309,10 @@ pub fn introspect(
         });
     }
     if let Ok(claims) = crate::grants::refresh_token::verify(conn, state, token) {
-        if let Some(user) = crate::grants::refresh_token::is_usable(conn, state, &claims, now)? {
-            let scope = session_store::find(conn, &claims.sid)?
-                .map(|s| s.scope)
-                .unwrap_or_default();
+        if let Some((user, session)) =
+            crate::grants::refresh_token::usable(conn, state, &claims, now)?
+        {
+            let scope = session.scope;
             return Ok(json!({
                 "active": true,
                 "token_type": "refresh_token",

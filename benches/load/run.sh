@@ -11,6 +11,10 @@
 #   CONNECTIONS=32        connections per scenario (isolation: see below)
 #   WRK_THREADS=2         wrk threads
 #   BACKENDS="sqlite postgres"
+#   SCENARIOS="healthz jwks client_credentials introspect refresh_token password isolation startup"
+#                         the subset to run (default: all); rows not run say so in the table
+#   BIN=target/release/tessera   the binary to measure (e.g. one built from another commit)
+#   BUILD=1               0 skips `cargo build` (with BIN given, or an up-to-date build)
 #   BASELINES=1           0 skips the Flask and node-oidc-provider rows
 #   LIMIT_SECONDS=3       seconds per `openssl speed` measurement
 #   PG_URL=postgres://postgres@127.0.0.1:5432   server holding the throw-away database
@@ -33,7 +37,9 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${PG_DB:-tessera_bench}
 NPROC=$(nproc)
 OUT=${OUT:-$ROOT/benches/results/$(date +%Y%m%d-%H%M%S)}
-BIN=$ROOT/target/release/tessera
+BIN=${BIN:-$ROOT/target/release/tessera}
+BUILD=${BUILD:-1}
+SCENARIOS=${SCENARIOS:-"healthz jwks client_credentials introspect refresh_token password isolation startup"}
 HELP="python3 $LOAD/helpers.py"
 PASSWORD=bench-Passw0rd-x7Qz
 USERS=4
@@ -67,6 +73,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+want() { # SCENARIO: true when it is among $SCENARIOS
+  case " $SCENARIOS " in *" $1 "*) return 0 ;; esac
+  return 1
+}
+
 stop() { # PID: stop one process we started and wait for it
   kill -TERM "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
@@ -77,8 +88,11 @@ for tool in wrk openssl curl; do
 done
 
 # ---------------------------------------------------------------------------------------
-log "build (release binary, criterion bench)"
-(cd "$ROOT" && cargo build --release --bin tessera --quiet && cargo bench --bench crypto --no-run --quiet)
+if [ "$BUILD" = 1 ]; then
+  log "build (release binary, criterion bench)"
+  (cd "$ROOT" && cargo build --release --bin tessera --quiet && cargo bench --bench crypto --no-run --quiet)
+fi
+fact_str binary "$BIN"
 
 log "machine limits"
 fact loadavg_before "\"$(cut -d' ' -f1-3 /proc/loadavg)\""
@@ -91,11 +105,13 @@ openssl speed -seconds "$LIMIT_SECONDS" rsa2048 > "$OUT/openssl-1.txt" 2>&1
 fact rsa_sign_multi "$($HELP openssl-rate "$OUT/openssl-multi.txt" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sign"])')"
 fact rsa_sign_1core "$($HELP openssl-rate "$OUT/openssl-1.txt" | python3 -c 'import json,sys; print(json.load(sys.stdin)["sign"])')"
 # One argon2id verification (m=19456 KiB, t=2, p=1) with tessera's own PasswordHasher, on
-# one thread, timed by criterion.
-(cd "$ROOT" && cargo bench --bench crypto --quiet -- argon2id_owasp > "$OUT/criterion-argon2.txt" 2>&1)
-fact argon2_1core "$($HELP criterion-rate "$ROOT/target/criterion/argon2id_owasp/verify_1_thread")"
-fact_str argon2_source "criterion, tessera PasswordHasher::verify"
-echo "RSA sign: $(cat "$OUT/facts/rsa_sign_multi")/s on $NPROC cores, $(cat "$OUT/facts/rsa_sign_1core")/s on 1; argon2: $(cat "$OUT/facts/argon2_1core")/s on 1" >&2
+# one thread, timed by criterion; only the password rows need it.
+if want password || want isolation; then
+  (cd "$ROOT" && cargo bench --bench crypto --quiet -- argon2id_owasp > "$OUT/criterion-argon2.txt" 2>&1)
+  fact argon2_1core "$($HELP criterion-rate "$ROOT/target/criterion/argon2id_owasp/verify_1_thread")"
+  fact_str argon2_source "criterion, tessera PasswordHasher::verify"
+fi
+echo "RSA sign: $(cat "$OUT/facts/rsa_sign_multi")/s on $NPROC cores, $(cat "$OUT/facts/rsa_sign_1core")/s on 1" >&2
 
 # ---------------------------------------------------------------------------------------
 # wrk NAME CONNECTIONS SCRIPT URL [VAR=VALUE...]: one scenario; its JSON line goes to wrk.jsonl.
@@ -160,19 +176,20 @@ bench_backend() {
   $HELP mint "$base" "$USERS" "$PASSWORD" 16 "$OUT/refresh-iso-$backend.txt"
   access=$(cat "$OUT/refresh-$backend.txt.access")
 
-  run_wrk "$backend/healthz" "$CONNECTIONS" get.lua "$base/healthz"
-  run_wrk "$backend/jwks" "$CONNECTIONS" get.lua "$base/.well-known/jwks.json"
-  run_wrk "$backend/client_credentials" "$CONNECTIONS" post.lua "$base/oauth/token" \
+  want healthz && run_wrk "$backend/healthz" "$CONNECTIONS" get.lua "$base/healthz"
+  want jwks && run_wrk "$backend/jwks" "$CONNECTIONS" get.lua "$base/.well-known/jwks.json"
+  want client_credentials && run_wrk "$backend/client_credentials" "$CONNECTIONS" post.lua "$base/oauth/token" \
     BODY="grant_type=client_credentials" AUTH="$basic"
-  run_wrk "$backend/introspect" "$CONNECTIONS" post.lua "$base/oauth/introspect" \
+  want introspect && run_wrk "$backend/introspect" "$CONNECTIONS" post.lua "$base/oauth/introspect" \
     BODY="token=$access" AUTH="$basic"
-  run_wrk "$backend/refresh_token" "$CONNECTIONS" refresh.lua "$base/oauth/token" \
+  want refresh_token && run_wrk "$backend/refresh_token" "$CONNECTIONS" refresh.lua "$base/oauth/token" \
     TOKENS_FILE="$OUT/refresh-$backend.txt"
-  run_wrk "$backend/password" "$CONNECTIONS" password.lua "$base/oauth/token" \
+  want password && run_wrk "$backend/password" "$CONNECTIONS" password.lua "$base/oauth/token" \
     USERS="$USERS" PASSWORD="$PASSWORD"
 
   # Isolation: a login flood (more connections than hashing slots) while JWKS and refresh
   # clients measure their latency.
+  if want isolation; then
   log "isolation on $backend"
   run_wrk "$backend/isolation_password" "$CONNECTIONS" password.lua "$base/oauth/token" \
     USERS="$USERS" PASSWORD="$PASSWORD" &
@@ -183,10 +200,12 @@ bench_backend() {
   run_wrk "$backend/isolation_refresh" 4 refresh.lua "$base/oauth/token" \
     TOKENS_FILE="$OUT/refresh-iso-$backend.txt"
   wait "$jw" "$flood"
+  fi
 
   fact "mem_peak_$backend" "$($HELP mem "$pid")"
   stop "$pid"
 
+  want startup || return 0
   log "start-up with an existing database ($backend)"
   local ms times=()
   for _ in 1 2 3; do

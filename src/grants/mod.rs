@@ -11,11 +11,10 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::clients::Client;
 use crate::error::{Error, Result};
-use crate::store::refresh_tokens::{self, RefreshToken};
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 use crate::store::DbConnection;
-use crate::tokens::claims::{AccessClaims, RefreshClaims};
+use crate::tokens::claims::{refresh_audience, AccessClaims, RefreshClaims};
 use crate::tokens::keyring::TokenKind;
 
 /// What a grant hands back to the client.
@@ -91,10 +90,33 @@ pub fn access_ttl_for(state: &AppState, client: &Client) -> i64 {
         .unwrap_or(state.settings.access_token_ttl)
 }
 
+/// What an access token says about its user: the stored columns it is made from, so a
+/// refresh can take them straight from its one statement.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSubject<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    /// JSON array, as stored.
+    pub roles: &'a str,
+    /// JSON object, as stored.
+    pub attributes: &'a str,
+}
+
+impl<'a> From<&'a User> for TokenSubject<'a> {
+    fn from(user: &'a User) -> Self {
+        TokenSubject {
+            id: &user.id,
+            username: &user.username,
+            roles: &user.roles,
+            attributes: &user.attributes,
+        }
+    }
+}
+
 /// Signs an access token for a user's session.
 pub fn sign_user_access_token(
     state: &AppState,
-    user: &User,
+    user: TokenSubject<'_>,
     client: &Client,
     session: &Session,
     scope: &str,
@@ -102,10 +124,10 @@ pub fn sign_user_access_token(
     now: i64,
 ) -> Result<(String, i64)> {
     let ttl = access_ttl_for(state, client);
-    let attributes = user_attributes(user);
+    let attributes: Map<String, Value> = serde_json::from_str(user.attributes).unwrap_or_default();
     let claims = AccessClaims {
         iss: state.settings.issuer.clone(),
-        sub: user.id.clone(),
+        sub: user.id.to_string(),
         aud: audience_for(state, client),
         exp: now + ttl,
         iat: now,
@@ -113,11 +135,11 @@ pub fn sign_user_access_token(
         jti: uuid::Uuid::new_v4().to_string(),
         client_id: client.client_id.clone(),
         scope: scope.to_string(),
-        roles: user_roles(user),
+        roles: serde_json::from_str(user.roles).unwrap_or_default(),
         sid: Some(session.id.clone()),
         auth_time: Some(session.auth_time),
         amr: Some(serde_json::from_str(&session.amr).unwrap_or_default()),
-        username: Some(user.username.clone()),
+        username: Some(user.username.to_string()),
         attributes: (!attributes.is_empty()).then_some(attributes),
         token_type: "access".into(),
         fresh,
@@ -126,58 +148,31 @@ pub fn sign_user_access_token(
     Ok((token, ttl))
 }
 
-/// A refresh token made but not yet stored: the signed JWT and its row.
-pub struct NewRefreshToken {
-    pub token: String,
-    pub jti: String,
-    pub row: RefreshToken,
-}
-
-/// The claims and row of a new refresh token for `session` (valid until the session's
-/// absolute end), keyed by the SHA-256 of its `jti`, not yet signed: a grant can store the
-/// row inside its transaction and sign once it has committed.
+/// A new refresh token's claims, not yet signed, and the SHA-256 of its `jti` (all the
+/// database keeps of it). It is valid until the session's absolute end, `exp`. A grant
+/// stores the hash inside its transaction and signs once it has committed.
 pub fn refresh_token_parts(
     state: &AppState,
-    session: &Session,
+    sub: &str,
+    sid: &str,
+    client_id: &str,
+    exp: i64,
     now: i64,
-) -> (RefreshClaims, RefreshToken) {
+) -> (RefreshClaims, String) {
     let jti = crate::crypto::random_token::<32>();
-    let row = RefreshToken {
-        jti_hash: crate::crypto::sha256_hex(jti.as_bytes()),
-        session_id: session.id.clone(),
-        issued_at: now,
-        expires_at: session.expires_at,
-        spent_at: None,
-        successor_hash: None,
-        successor_sealed: None,
-    };
+    let jti_hash = crate::crypto::sha256_hex(jti.as_bytes());
     let claims = RefreshClaims {
         iss: state.settings.issuer.clone(),
-        sub: session.user_id.clone(),
-        aud: state.settings.issuer.clone(),
+        sub: sub.to_string(),
+        aud: refresh_audience(&state.settings.issuer),
         iat: now,
-        exp: session.expires_at,
+        exp,
         jti,
-        sid: session.id.clone(),
-        client_id: session.client_id.clone(),
+        sid: sid.to_string(),
+        client_id: client_id.to_string(),
         token_type: "refresh".into(),
     };
-    (claims, row)
-}
-
-/// Signs a refresh token for `session` and builds its row (see [`refresh_token_parts`]).
-pub fn sign_refresh_token(
-    state: &AppState,
-    session: &Session,
-    now: i64,
-) -> Result<NewRefreshToken> {
-    let (claims, row) = refresh_token_parts(state, session, now);
-    let token = state.keys.sign(TokenKind::Refresh, &claims)?;
-    Ok(NewRefreshToken {
-        token,
-        jti: claims.jti,
-        row,
-    })
+    (claims, jti_hash)
 }
 
 /// Starts a session for a user who has just proven who they are, and issues its first
@@ -195,8 +190,13 @@ pub fn start_session(
     let ttl = client
         .refresh_token_ttl
         .unwrap_or(state.settings.refresh_token_ttl);
+    let sid = uuid::Uuid::new_v4().to_string();
+    let expires_at = now + ttl;
+    let refresh = client
+        .allows_grant(crate::clients::grant::REFRESH_TOKEN)
+        .then(|| refresh_token_parts(state, &user.id, &sid, &client.client_id, expires_at, now));
     let session = Session {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: sid,
         user_id: user.id.clone(),
         client_id: client.client_id.clone(),
         scope: scope.join(" "),
@@ -209,24 +209,31 @@ pub fn start_session(
         ip: context.ip.clone(),
         created_at: now,
         last_used_at: now,
-        expires_at: now + ttl,
+        expires_at,
         revoked_at: None,
         revoke_reason: None,
+        refresh_hash: refresh.as_ref().map(|(_, hash)| hash.clone()),
+        refresh_previous_hash: None,
+        refresh_rotated_at: None,
+        refresh_successor_sealed: None,
     };
     sessions::insert(conn, &session)?;
-    let (access_token, expires_in) =
-        sign_user_access_token(state, user, client, &session, &session.scope, true, now)?;
-    let refresh = client
-        .allows_grant(crate::clients::grant::REFRESH_TOKEN)
-        .then(|| sign_refresh_token(state, &session, now))
+    let (access_token, expires_in) = sign_user_access_token(
+        state,
+        user.into(),
+        client,
+        &session,
+        &session.scope,
+        true,
+        now,
+    )?;
+    let refresh_token = refresh
+        .map(|(claims, _)| state.keys.sign(TokenKind::Refresh, &claims))
         .transpose()?;
-    if let Some(refresh) = &refresh {
-        refresh_tokens::insert(conn, &refresh.row)?;
-    }
     Ok(IssuedTokens {
         access_token,
         expires_in,
-        refresh_token: refresh.map(|r| r.token),
+        refresh_token,
         scope: session.scope,
         refresh_cookie: client.refresh_cookie,
     })

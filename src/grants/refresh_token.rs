@@ -2,6 +2,11 @@
 //! token and issues a successor. Presenting a spent token again is reuse and revokes the
 //! whole session, unless it comes within the client's reuse grace period, in which case the
 //! same successor is handed back (parallel tabs, retried requests).
+//!
+//! The state is the session row: the hash of its current token and of the one before
+//! (`store::sessions`). A refresh is one conditional update of that row; only when it
+//! changes nothing does a transaction work out why (reuse, grace, a revoked session, a
+//! token still in the legacy `refresh_tokens` table).
 
 use crate::app::AppState;
 use crate::audit::{self, kind, Event};
@@ -9,27 +14,38 @@ use crate::clients::{self, grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{
     refresh_token_parts, resolve_scope, sign_user_access_token, IssuedTokens, RequestContext,
+    TokenSubject,
 };
 use crate::store::refresh_tokens::{self, RefreshToken};
-use crate::store::sessions::{self, Session};
+use crate::store::sessions::{self, Rotation, Session};
 use crate::store::users::{self, User};
 use crate::store::{self, DbConnection};
-use crate::tokens::claims::RefreshClaims;
+use crate::tokens::claims::{refresh_audience, RefreshClaims};
 use crate::tokens::keyring::{TokenKind, VerifyError};
 
 const INVALID: &str = "refresh token is invalid, expired or revoked";
 
 /// Verifies a refresh token's signature and claims, reloading keys once (rate-limited) if
 /// its `kid` is unknown.
+///
+/// `aud` is the token endpoint (SPEC §6.1). Tokens issued before that change carry the
+/// issuer instead, and stay accepted here: tessera's own endpoints also demand `typ`
+/// `refresh+jwt` and `type` `refresh`, which an access token for the default audience (also
+/// the issuer) never has, and a refresh token works only while the database says so. No
+/// such token is minted any more, so this accepts nothing once the last one has expired, at
+/// most the longest refresh-token lifetime after the upgrade; the migration that drops the
+/// legacy `refresh_tokens` table removes it (docs/operations.md).
 pub fn verify(
     conn: &mut DbConnection,
     state: &AppState,
     token: &str,
 ) -> Result<RefreshClaims, VerifyError> {
     let issuer = state.settings.issuer.as_str();
+    let endpoint = refresh_audience(issuer);
+    let audiences = [endpoint.as_str(), issuer];
     match state
         .keys
-        .verify::<RefreshClaims>(token, TokenKind::Refresh, Some(issuer))
+        .verify_audiences::<RefreshClaims>(token, TokenKind::Refresh, &audiences)
     {
         Err(VerifyError::UnknownKid)
             if state.keys.may_reload(std::time::Duration::from_secs(1)) =>
@@ -37,7 +53,9 @@ pub fn verify(
             if let Ok(rows) = store::signing_keys::list(conn) {
                 let _ = state.keys.refresh(rows, crate::tokens::now_ms());
             }
-            state.keys.verify(token, TokenKind::Refresh, Some(issuer))
+            state
+                .keys
+                .verify_audiences(token, TokenKind::Refresh, &audiences)
         }
         other => other,
     }
@@ -56,8 +74,8 @@ enum Outcome {
 }
 
 /// A refresh that has been written: what remains is signing. Signatures are made after the
-/// transaction, because on SQLite `BEGIN IMMEDIATE` serialises every writer: two RSA
-/// signatures inside it capped all refreshes at about one per 0.6 ms, whatever the cores.
+/// write, because on SQLite every writer is serialised: two RSA signatures inside the write
+/// capped all refreshes at about one per 0.6 ms, whatever the cores.
 struct Committed {
     user: User,
     session: Session,
@@ -65,11 +83,21 @@ struct Committed {
     successor: Successor,
 }
 
-/// The new refresh token: already signed when the grace period needed it sealed in the
+/// The new refresh token: already signed when the grace period needs it sealed in the
 /// row, or its claims, to sign now.
+#[derive(Clone)]
 enum Successor {
     Signed(String),
     Unsigned(RefreshClaims),
+}
+
+impl Successor {
+    fn sign(self, state: &AppState) -> Result<String> {
+        match self {
+            Successor::Signed(token) => Ok(token),
+            Successor::Unsigned(claims) => Ok(state.keys.sign(TokenKind::Refresh, &claims)?),
+        }
+    }
 }
 
 /// Exchanges a refresh token for a new access token and a new refresh token.
@@ -97,24 +125,98 @@ pub fn exchange(
             "refresh token was issued to another client".into(),
         ));
     }
-    let jti_hash = crate::crypto::sha256_hex(claims.jti.as_bytes());
+    let presented_hash = crate::crypto::sha256_hex(claims.jti.as_bytes());
+    let grace = client
+        .refresh_reuse_grace
+        .unwrap_or(state.settings.refresh_reuse_grace);
+    // The successor's claims follow from the presented token's: same subject, session and
+    // client, and `exp` is the session's absolute end in both.
+    let (successor_claims, successor_hash) = refresh_token_parts(
+        state,
+        &claims.sub,
+        &claims.sid,
+        &claims.client_id,
+        claims.exp,
+        now,
+    );
+    // Within a grace period the successor is kept sealed in the session row, so it must be
+    // signed before the write; otherwise it is signed after it.
+    let (successor, sealed) = if grace > 0 {
+        let token = state.keys.sign(TokenKind::Refresh, &successor_claims)?;
+        let sealed = crate::crypto::seal_with(
+            &successor_key(&claims.jti),
+            "refresh successor",
+            token.as_bytes(),
+        );
+        (Successor::Signed(token), Some(sealed))
+    } else {
+        (Successor::Unsigned(successor_claims), None)
+    };
+    let rotation = Rotation {
+        session_id: &claims.sid,
+        presented_hash: &presented_hash,
+        successor_hash: &successor_hash,
+        successor_sealed: sealed.as_deref(),
+        now,
+        idle_since: state
+            .settings
+            .session_idle_timeout
+            .map_or(i64::MIN, |idle| now - idle),
+    };
+    let requested = scope.map(str::trim).filter(|s| !s.is_empty());
+
+    // The common case, one statement. A narrower scope is checked first by the slow path,
+    // since a refused scope must leave the token unspent.
+    if requested.is_none() {
+        if let Some(rotated) = sessions::rotate_refresh(conn, &rotation)? {
+            let subject = TokenSubject {
+                id: &rotated.session.user_id,
+                username: &rotated.subject_username,
+                roles: &rotated.subject_roles,
+                attributes: &rotated.subject_attributes,
+            };
+            let refresh_token = successor.sign(state)?;
+            let (access_token, expires_in) = sign_user_access_token(
+                state,
+                subject,
+                &client,
+                &rotated.session,
+                &rotated.session.scope,
+                false,
+                now,
+            )?;
+            return Ok(IssuedTokens {
+                access_token,
+                expires_in,
+                refresh_token: Some(refresh_token),
+                scope: rotated.session.scope,
+                refresh_cookie: client.refresh_cookie,
+            });
+        }
+    }
+
     // A concurrent refresh of the same token may win the conditional update; the retry then
-    // sees the token spent and takes the grace or reuse path.
+    // sees the token replaced and takes the grace or reuse path.
     for _ in 0..2 {
         let outcome = store::transaction(conn, |conn| {
             attempt(
-                conn, state, &client, &claims, &jti_hash, scope, context, now,
+                conn,
+                state,
+                &client,
+                &claims,
+                &rotation,
+                requested,
+                grace,
+                successor.clone(),
+                context,
             )
         })?;
         match outcome {
             Outcome::Issued(done) => {
-                let refresh_token = match done.successor {
-                    Successor::Signed(token) => token,
-                    Successor::Unsigned(claims) => state.keys.sign(TokenKind::Refresh, &claims)?,
-                };
+                let refresh_token = done.successor.sign(state)?;
                 let (access_token, expires_in) = sign_user_access_token(
                     state,
-                    &done.user,
+                    (&done.user).into(),
                     &client,
                     &done.session,
                     &done.scope,
@@ -136,21 +238,22 @@ pub fn exchange(
     Err(Error::InvalidGrant(INVALID.into()))
 }
 
+/// The slow path, in one transaction: why the one-statement refresh changed nothing, or the
+/// refresh itself when it was skipped (a requested scope) or the session is a legacy one.
 #[allow(clippy::too_many_arguments)]
 fn attempt(
     conn: &mut DbConnection,
     state: &AppState,
     client: &Client,
     claims: &RefreshClaims,
-    jti_hash: &str,
-    scope: Option<&str>,
+    rotation: &Rotation<'_>,
+    requested: Option<&str>,
+    grace: i64,
+    successor: Successor,
     context: &RequestContext,
-    now: i64,
 ) -> Result<Outcome> {
-    let Some(row) = refresh_tokens::find(conn, jti_hash)? else {
-        return Err(Error::InvalidGrant(INVALID.into()));
-    };
-    let session = live_session(conn, state, &row.session_id, now)?;
+    let now = rotation.now;
+    let session = live_session(conn, state, &claims.sid, now)?;
     let user =
         users::find(conn, &session.user_id)?.ok_or_else(|| Error::InvalidGrant(INVALID.into()))?;
     if user.disabled {
@@ -162,73 +265,87 @@ fn attempt(
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    let scope = resolve_scope(scope, &allowed)?.join(" ");
-    let grace = client
-        .refresh_reuse_grace
-        .unwrap_or(state.settings.refresh_reuse_grace);
+    let scope = resolve_scope(requested, &allowed)?.join(" ");
+    let issued = |session: Session, user: User, successor: Successor| {
+        Ok(Outcome::Issued(Box::new(Committed {
+            user,
+            session,
+            scope: scope.clone(),
+            successor,
+        })))
+    };
 
-    if let Some(spent_at) = row.spent_at {
-        if grace > 0 && now - spent_at <= grace {
-            if let Some(successor) = replay_successor(conn, &row, &claims.jti, now)? {
-                return Ok(Outcome::Issued(Box::new(Committed {
-                    user,
-                    session,
-                    scope,
-                    successor: Successor::Signed(successor),
-                })));
+    match session.refresh_hash.as_deref() {
+        Some(current) if current == rotation.presented_hash => {
+            match sessions::rotate_refresh(conn, rotation)? {
+                Some(rotated) => issued(rotated.session, user, successor),
+                None => Ok(Outcome::Raced),
             }
         }
-        sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
-        state.metrics.refresh_reuse.inc();
-        state.metrics.revocations.inc();
-        audit::record(
-            conn,
-            Event::new(kind::REFRESH_REUSE)
-                .user(&user.id)
-                .client(&client.client_id)
-                .ip(context.ip.clone())
-                .details(serde_json::json!({ "sid": session.id })),
-            now,
-        )?;
-        log::warn!(
-            "refresh token reuse detected in session {}; session revoked",
-            session.id
-        );
-        return Ok(Outcome::Reused);
+        Some(_) => {
+            let within_grace = grace > 0
+                && session.refresh_previous_hash.as_deref() == Some(rotation.presented_hash)
+                && session
+                    .refresh_rotated_at
+                    .is_some_and(|at| now - at <= grace);
+            if let (true, Some(sealed)) = (within_grace, &session.refresh_successor_sealed) {
+                let token = open_successor(&claims.jti, sealed)?;
+                return issued(session, user, Successor::Signed(token));
+            }
+            reuse(conn, state, client, &session, &user, context, now)
+        }
+        None => {
+            let Some(row) = refresh_tokens::find(conn, rotation.presented_hash)?
+                .filter(|row| row.session_id == session.id)
+            else {
+                return Err(Error::InvalidGrant(INVALID.into()));
+            };
+            if let Some(spent_at) = row.spent_at {
+                if grace > 0 && now - spent_at <= grace {
+                    if let Some(token) = legacy_successor(conn, &row, &claims.jti, now)? {
+                        return issued(session, user, Successor::Signed(token));
+                    }
+                }
+                return reuse(conn, state, client, &session, &user, context, now);
+            }
+            // The session's first refresh since the upgrade: its state moves onto its row,
+            // and its rows in the legacy table go.
+            if sessions::adopt_refresh(conn, rotation)? == 0 {
+                return Ok(Outcome::Raced);
+            }
+            refresh_tokens::delete_for_session(conn, &session.id)?;
+            issued(session, user, successor)
+        }
     }
+}
 
-    let (successor_claims, successor_row) = refresh_token_parts(state, &session, now);
-    // Within a grace period the successor is kept sealed in the spent row, so it must be
-    // signed now; otherwise it is signed after the commit.
-    let (successor, sealed) = if grace > 0 {
-        let token = state.keys.sign(TokenKind::Refresh, &successor_claims)?;
-        let sealed = crate::crypto::seal_with(
-            &successor_key(&claims.jti),
-            "refresh successor",
-            token.as_bytes(),
-        );
-        (Successor::Signed(token), Some(sealed))
-    } else {
-        (Successor::Unsigned(successor_claims), None)
-    };
-    if refresh_tokens::spend(
+/// A spent token presented again: the session is revoked and the event audited.
+fn reuse(
+    conn: &mut DbConnection,
+    state: &AppState,
+    client: &Client,
+    session: &Session,
+    user: &User,
+    context: &RequestContext,
+    now: i64,
+) -> Result<Outcome> {
+    sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
+    state.metrics.refresh_reuse.inc();
+    state.metrics.revocations.inc();
+    audit::record(
         conn,
-        jti_hash,
+        Event::new(kind::REFRESH_REUSE)
+            .user(&user.id)
+            .client(&client.client_id)
+            .ip(context.ip.clone())
+            .details(serde_json::json!({ "sid": session.id })),
         now,
-        &successor_row.jti_hash,
-        sealed.as_deref(),
-    )? == 0
-    {
-        return Ok(Outcome::Raced);
-    }
-    refresh_tokens::insert(conn, &successor_row)?;
-    sessions::touch(conn, &session.id, now)?;
-    Ok(Outcome::Issued(Box::new(Committed {
-        user,
-        session,
-        scope,
-        successor,
-    })))
+    )?;
+    log::warn!(
+        "refresh token reuse detected in session {}; session revoked",
+        session.id
+    );
+    Ok(Outcome::Reused)
 }
 
 /// The session if it is neither revoked, past its absolute end, nor idle too long.
@@ -254,9 +371,15 @@ fn live_session(
     Ok(session)
 }
 
-/// Within the grace period: the successor of a just-spent token, if it is itself still
-/// unspent.
-fn replay_successor(
+fn open_successor(jti: &str, sealed: &str) -> Result<String> {
+    let token = crate::crypto::open_with(&successor_key(jti), "refresh successor", sealed)
+        .map_err(|e| Error::internal("opening the successor token", e))?;
+    String::from_utf8(token).map_err(|e| Error::internal("successor token", e))
+}
+
+/// Within the grace period, for a session still in the legacy table (its tokens rotated by
+/// an older instance): the successor of a just-spent token, if it is itself still unspent.
+fn legacy_successor(
     conn: &mut DbConnection,
     row: &RefreshToken,
     jti: &str,
@@ -271,30 +394,31 @@ fn replay_successor(
     if successor.spent_at.is_some() || successor.expires_at <= now {
         return Ok(None);
     }
-    let token = crate::crypto::open_with(&successor_key(jti), "refresh successor", sealed)
-        .map_err(|e| Error::internal("opening the successor token", e))?;
-    String::from_utf8(token)
-        .map(Some)
-        .map_err(|e| Error::internal("successor token", e))
+    open_successor(jti, sealed).map(Some)
 }
 
-/// The user behind a refresh token, for introspection: the token is active while it can
-/// still be used.
-pub fn is_usable(
+/// For introspection: the user and session behind a refresh token that can still be used
+/// (its session live, and it the session's current token).
+pub fn usable(
     conn: &mut DbConnection,
     state: &AppState,
     claims: &RefreshClaims,
     now: i64,
-) -> Result<Option<User>> {
-    let Some(row) = refresh_tokens::find(conn, &crate::crypto::sha256_hex(claims.jti.as_bytes()))?
-    else {
+) -> Result<Option<(User, Session)>> {
+    let Ok(session) = live_session(conn, state, &claims.sid, now) else {
         return Ok(None);
     };
-    if row.spent_at.is_some() || row.expires_at <= now {
+    let hash = crate::crypto::sha256_hex(claims.jti.as_bytes());
+    let current = match session.refresh_hash.as_deref() {
+        Some(current) => current == hash,
+        None => refresh_tokens::find(conn, &hash)?.is_some_and(|row| {
+            row.session_id == session.id && row.spent_at.is_none() && row.expires_at > now
+        }),
+    };
+    if !current {
         return Ok(None);
     }
-    if live_session(conn, state, &row.session_id, now).is_err() {
-        return Ok(None);
-    }
-    Ok(users::find(conn, &claims.sub)?.filter(|u| !u.disabled))
+    Ok(users::find(conn, &session.user_id)?
+        .filter(|u| !u.disabled)
+        .map(|user| (user, session)))
 }

@@ -80,7 +80,14 @@ pub fn list(
     query.load(conn)
 }
 
-/// Deletes events older than `before`.
+/// Deletes events older than `before`, in bounded batches.
 pub fn purge_before(conn: &mut DbConnection, before: i64) -> QueryResult<usize> {
-    diesel::delete(audit_events::table.filter(audit_events::at.lt(before))).execute(conn)
+    crate::store::in_batches(|| {
+        let old = audit_events::table
+            .filter(audit_events::at.lt(before))
+            .select(audit_events::id)
+            .limit(crate::store::PURGE_BATCH)
+            .load::<i64>(conn)?;
+        diesel::delete(audit_events::table.filter(audit_events::id.eq_any(old))).execute(conn)
+    })
 }

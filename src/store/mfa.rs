@@ -183,7 +183,15 @@ pub fn delete_tokens_for_user(conn: &mut DbConnection, user_id: &str) -> QueryRe
     diesel::delete(mfa_tokens::table.filter(mfa_tokens::user_id.eq(user_id))).execute(conn)
 }
 
-/// Deletes expired mfa_tokens.
+/// Deletes expired mfa_tokens, in bounded batches.
 pub fn purge_expired_tokens(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
-    diesel::delete(mfa_tokens::table.filter(mfa_tokens::expires_at.le(now))).execute(conn)
+    crate::store::in_batches(|| {
+        let expired = mfa_tokens::table
+            .filter(mfa_tokens::expires_at.le(now))
+            .select(mfa_tokens::token_hash)
+            .limit(crate::store::PURGE_BATCH)
+            .load::<String>(conn)?;
+        diesel::delete(mfa_tokens::table.filter(mfa_tokens::token_hash.eq_any(expired)))
+            .execute(conn)
+    })
 }

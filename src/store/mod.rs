@@ -331,6 +331,23 @@ where
     })
 }
 
+/// How many rows one purge statement deletes at most.
+pub const PURGE_BATCH: i64 = 1000;
+
+/// Runs a deleting batch (the keys of at most [`PURGE_BATCH`] rows, then their deletion) until one comes
+/// back short; returns the total. Each batch commits on its own, so a purge of a big
+/// backlog never holds a lock for long, and other writers interleave between batches.
+pub fn in_batches(mut batch: impl FnMut() -> QueryResult<usize>) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let deleted = batch()?;
+        total += deleted;
+        if (deleted as i64) < PURGE_BATCH {
+            return Ok(total);
+        }
+    }
+}
+
 /// Checks that the database answers.
 pub fn ping(conn: &mut DbConnection) -> Result<(), DieselError> {
     conn.batch_execute("SELECT 1")

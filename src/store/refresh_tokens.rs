@@ -1,12 +1,15 @@
-//! The `refresh_tokens` table: each refresh token by the SHA-256 of its `jti`, whether it has
-//! been spent, and what replaced it.
+//! The legacy `refresh_tokens` table: one row per refresh token issued before refresh state
+//! moved onto the session row (migration `2026-12-03-000020`), by the SHA-256 of its `jti`.
+//! Nothing is inserted any more; a session's first refresh after the upgrade moves it onto
+//! its row and deletes its rows here, and the purge deletes those of ended sessions. Once
+//! the table is empty (docs/operations.md) a later migration drops it.
 
 use diesel::prelude::*;
 
-use crate::store::schema::refresh_tokens;
+use crate::store::schema::{refresh_tokens, sessions};
 use crate::store::DbConnection;
 
-/// A refresh-token row.
+/// A legacy refresh-token row.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshToken {
@@ -19,14 +22,6 @@ pub struct RefreshToken {
     pub successor_sealed: Option<String>,
 }
 
-/// Inserts a new, unspent refresh token.
-pub fn insert(conn: &mut DbConnection, token: &RefreshToken) -> QueryResult<()> {
-    diesel::insert_into(refresh_tokens::table)
-        .values(token)
-        .execute(conn)
-        .map(|_| ())
-}
-
 /// Finds a token by the hash of its `jti`.
 pub fn find(conn: &mut DbConnection, jti_hash: &str) -> QueryResult<Option<RefreshToken>> {
     refresh_tokens::table
@@ -36,38 +31,31 @@ pub fn find(conn: &mut DbConnection, jti_hash: &str) -> QueryResult<Option<Refre
         .optional()
 }
 
-/// Marks the token spent, only if it was not spent already: the conditional update is what
-/// keeps two concurrent refreshes from both succeeding. Returns how many rows changed (0 or 1).
-pub fn spend(
-    conn: &mut DbConnection,
-    jti_hash: &str,
-    now: i64,
-    successor_hash: &str,
-    successor_sealed: Option<&str>,
-) -> QueryResult<usize> {
-    diesel::update(
-        refresh_tokens::table
-            .find(jti_hash)
-            .filter(refresh_tokens::spent_at.is_null()),
-    )
-    .set((
-        refresh_tokens::spent_at.eq(now),
-        refresh_tokens::successor_hash.eq(successor_hash),
-        refresh_tokens::successor_sealed.eq(successor_sealed),
-    ))
-    .execute(conn)
+/// Deletes every legacy row of a session (when it moves onto its session row).
+pub fn delete_for_session(conn: &mut DbConnection, session_id: &str) -> QueryResult<usize> {
+    diesel::delete(refresh_tokens::table.filter(refresh_tokens::session_id.eq(session_id)))
+        .execute(conn)
 }
 
-/// How many tokens of the session are unspent and unexpired.
+/// How many refresh tokens of the session are unspent and unexpired: its current token,
+/// if it has one and has not ended, plus unspent legacy rows. Revocation does not enter
+/// into it (a revoked session's current token is still unspent).
 pub fn count_live_for_session(
     conn: &mut DbConnection,
     session_id: &str,
     now: i64,
 ) -> QueryResult<i64> {
-    refresh_tokens::table
+    let current: i64 = sessions::table
+        .find(session_id)
+        .filter(sessions::refresh_hash.is_not_null())
+        .filter(sessions::expires_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    let legacy: i64 = refresh_tokens::table
         .filter(refresh_tokens::session_id.eq(session_id))
         .filter(refresh_tokens::spent_at.is_null())
         .filter(refresh_tokens::expires_at.gt(now))
         .count()
-        .get_result(conn)
+        .get_result(conn)?;
+    Ok(current + legacy)
 }

@@ -29,8 +29,17 @@ pub fn is_revoked(conn: &mut DbConnection, jti: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(revoked_access_tokens::table.find(jti))).get_result(conn)
 }
 
-/// Drops entries whose tokens have expired.
+/// Drops entries whose tokens have expired, in bounded batches.
 pub fn purge_expired(conn: &mut DbConnection, now: i64) -> QueryResult<usize> {
-    diesel::delete(revoked_access_tokens::table.filter(revoked_access_tokens::expires_at.lt(now)))
+    crate::store::in_batches(|| {
+        let expired = revoked_access_tokens::table
+            .filter(revoked_access_tokens::expires_at.lt(now))
+            .select(revoked_access_tokens::jti)
+            .limit(crate::store::PURGE_BATCH)
+            .load::<String>(conn)?;
+        diesel::delete(
+            revoked_access_tokens::table.filter(revoked_access_tokens::jti.eq_any(expired)),
+        )
         .execute(conn)
+    })
 }

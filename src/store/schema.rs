@@ -50,6 +50,10 @@ diesel::table! {
         expires_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         revoke_reason -> Nullable<Text>,
+        refresh_hash -> Nullable<Text>,
+        refresh_previous_hash -> Nullable<Text>,
+        refresh_rotated_at -> Nullable<BigInt>,
+        refresh_successor_sealed -> Nullable<Text>,
     }
 }
 

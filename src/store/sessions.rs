@@ -1,13 +1,15 @@
 //! The `sessions` table: one row per login, the unit that refresh tokens belong to and that
-//! revocation ends.
+//! revocation ends. The row also holds its refresh-token state (the current token's hash,
+//! the one it replaced), so a refresh writes one row and adds none.
 
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 
-use crate::store::schema::sessions;
-use crate::store::DbConnection;
+use crate::store::schema::{refresh_tokens, sessions};
+use crate::store::{in_batches, DbConnection, PURGE_BATCH};
 
-/// A session row.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+/// A session row. Its `Debug` leaves out the refresh-token state.
+#[derive(Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
 pub struct Session {
     pub id: String,
@@ -23,6 +25,115 @@ pub struct Session {
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
     pub revoke_reason: Option<String>,
+    /// SHA-256 of the `jti` of the one refresh token that may be exchanged now; `None` when
+    /// the session has none, or its tokens are still in the legacy `refresh_tokens` table.
+    pub refresh_hash: Option<String>,
+    /// The token the current one replaced, and when: within the reuse grace period it gets
+    /// the current one back, after it presenting it is reuse.
+    pub refresh_previous_hash: Option<String>,
+    pub refresh_rotated_at: Option<i64>,
+    /// The current token sealed under a key derived from the previous token's `jti` (only
+    /// when a grace period applied to the rotation).
+    pub refresh_successor_sealed: Option<String>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("client_id", &self.client_id)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A refresh as the session row sees it: the presented token's hash gives way to its
+/// successor's.
+#[derive(Debug, Clone)]
+pub struct Rotation<'a> {
+    pub session_id: &'a str,
+    pub presented_hash: &'a str,
+    pub successor_hash: &'a str,
+    pub successor_sealed: Option<&'a str>,
+    pub now: i64,
+    /// A session last used at or before this instant is idle (`i64::MIN` without an idle
+    /// timeout).
+    pub idle_since: i64,
+}
+
+/// A rotated session, and what an access token needs of its user.
+#[derive(QueryableByName)]
+pub struct Rotated {
+    #[diesel(embed)]
+    pub session: Session,
+    #[diesel(sql_type = Text)]
+    pub subject_username: String,
+    #[diesel(sql_type = Text)]
+    pub subject_roles: String,
+    #[diesel(sql_type = Text)]
+    pub subject_attributes: String,
+}
+
+/// One statement does the whole refresh: it checks that the presented token is the
+/// session's current one, that the session is live and its user enabled, writes the
+/// successor, and returns what the new tokens need. Of two concurrent refreshes of one
+/// token the second finds the hash changed and gets `None`, as does every failed check;
+/// the caller then works out why. One round trip on PostgreSQL, and no row added.
+const ROTATE_SQL: &str = "UPDATE sessions SET \
+    refresh_hash = $1, refresh_previous_hash = refresh_hash, refresh_rotated_at = $2, \
+    refresh_successor_sealed = $3, last_used_at = $2 \
+    WHERE id = $4 AND refresh_hash = $5 AND revoked_at IS NULL AND expires_at > $2 \
+    AND last_used_at > $6 \
+    AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id AND NOT users.disabled) \
+    RETURNING *, \
+    (SELECT username FROM users WHERE users.id = sessions.user_id) AS subject_username, \
+    (SELECT roles FROM users WHERE users.id = sessions.user_id) AS subject_roles, \
+    (SELECT attributes FROM users WHERE users.id = sessions.user_id) AS subject_attributes";
+
+/// Rotates the session's refresh token if the presented one is current (see `ROTATE_SQL`).
+pub fn rotate_refresh(
+    conn: &mut DbConnection,
+    rotation: &Rotation<'_>,
+) -> QueryResult<Option<Rotated>> {
+    // Raw SQL because diesel's DSL has no RETURNING with subqueries; SQLite numbers its
+    // parameters `?N` where PostgreSQL writes `$N`.
+    let sql = match conn {
+        DbConnection::Postgresql(_) => ROTATE_SQL.to_string(),
+        DbConnection::Sqlite(_) => ROTATE_SQL.replace('$', "?"),
+    };
+    let query = diesel::sql_query(sql)
+        .bind::<Text, _>(rotation.successor_hash)
+        .bind::<diesel::sql_types::BigInt, _>(rotation.now)
+        .bind::<diesel::sql_types::Nullable<Text>, _>(rotation.successor_sealed)
+        .bind::<Text, _>(rotation.session_id)
+        .bind::<Text, _>(rotation.presented_hash)
+        .bind::<diesel::sql_types::BigInt, _>(rotation.idle_since);
+    match conn {
+        DbConnection::Postgresql(pg) => query.get_result::<Rotated>(pg).optional(),
+        DbConnection::Sqlite(sqlite) => query.get_result::<Rotated>(sqlite).optional(),
+    }
+}
+
+/// Moves a session whose tokens are in the legacy `refresh_tokens` table onto the session
+/// row, with the presented (legacy) token as the previous one. Conditional on the session
+/// not having moved yet, so of two concurrent first refreshes one wins; returns how many
+/// rows changed (0 or 1). Call in a transaction with the deletion of its legacy rows.
+pub fn adopt_refresh(conn: &mut DbConnection, rotation: &Rotation<'_>) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .find(rotation.session_id)
+            .filter(sessions::refresh_hash.is_null()),
+    )
+    .set((
+        sessions::refresh_hash.eq(rotation.successor_hash),
+        sessions::refresh_previous_hash.eq(rotation.presented_hash),
+        sessions::refresh_rotated_at.eq(rotation.now),
+        sessions::refresh_successor_sealed.eq(rotation.successor_sealed),
+        sessions::last_used_at.eq(rotation.now),
+    ))
+    .execute(conn)
 }
 
 /// Inserts a new session.
@@ -40,14 +151,6 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Session>> {
         .select(Session::as_select())
         .first(conn)
         .optional()
-}
-
-/// Notes that the session was used now.
-pub fn touch(conn: &mut DbConnection, id: &str, now: i64) -> QueryResult<()> {
-    diesel::update(sessions::table.find(id))
-        .set(sessions::last_used_at.eq(now))
-        .execute(conn)
-        .map(|_| ())
 }
 
 /// Revokes one session if it is not revoked yet; returns how many rows changed.
@@ -111,16 +214,36 @@ pub fn list_live_for_user(
     query.load(conn)
 }
 
-/// Deletes sessions that ended before `before`, with their refresh tokens.
+/// Deletes sessions that ended before `before`, with their legacy refresh-token rows, in
+/// batches of [`PURGE_BATCH`] rows per statement, so no statement holds its locks for long
+/// however much has piled up; returns how many sessions went.
 pub fn delete_ended(conn: &mut DbConnection, before: i64) -> QueryResult<usize> {
-    diesel::delete(
-        sessions::table.filter(
-            sessions::expires_at
-                .lt(before)
-                .or(sessions::revoked_at.lt(before)),
-        ),
-    )
-    .execute(conn)
+    in_batches(|| {
+        let doomed = refresh_tokens::table
+            .inner_join(sessions::table)
+            .filter(
+                sessions::expires_at
+                    .lt(before)
+                    .or(sessions::revoked_at.lt(before)),
+            )
+            .select(refresh_tokens::jti_hash)
+            .limit(PURGE_BATCH)
+            .load::<String>(conn)?;
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::jti_hash.eq_any(doomed)))
+            .execute(conn)
+    })?;
+    in_batches(|| {
+        let ended = sessions::table
+            .filter(
+                sessions::expires_at
+                    .lt(before)
+                    .or(sessions::revoked_at.lt(before)),
+            )
+            .select(sessions::id)
+            .limit(PURGE_BATCH)
+            .load::<String>(conn)?;
+        diesel::delete(sessions::table.filter(sessions::id.eq_any(ended))).execute(conn)
+    })
 }
 
 /// Revokes every live session of a client (when the client is deleted); returns how many.

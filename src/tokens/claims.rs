@@ -7,6 +7,12 @@ pub const ACCESS_TYP: &str = "at+jwt";
 /// `typ` header of refresh tokens.
 pub const REFRESH_TYP: &str = "refresh+jwt";
 
+/// The `aud` of refresh tokens: the token endpoint, a value no resource server is configured
+/// to accept, so a verifier that skips `typ` still refuses a refresh token (SPEC §6.1).
+pub fn refresh_audience(issuer: &str) -> String {
+    format!("{issuer}/oauth/token")
+}
+
 /// Claims of an access token. `type` and `fresh` are there for Flask-JWT-Extended resource
 /// servers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

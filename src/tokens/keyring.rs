@@ -354,6 +354,19 @@ impl KeyRing {
         kind: TokenKind,
         audience: Option<&str>,
     ) -> Result<T, VerifyError> {
+        match audience {
+            Some(aud) => self.verify_audiences(token, kind, &[aud]),
+            None => self.verify_audiences(token, kind, &[]),
+        }
+    }
+
+    /// Like [`KeyRing::verify`], with `aud` one of `audiences` (any audience when empty).
+    pub fn verify_audiences<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        audiences: &[&str],
+    ) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| VerifyError::Invalid("malformed token"))?;
         if header.alg != Algorithm::RS256 {
@@ -377,9 +390,10 @@ impl KeyRing {
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        match audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
+        if audiences.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(audiences);
         }
         let data = jsonwebtoken::decode::<serde_json::Value>(token, key, &validation).map_err(
             |e| match e.kind() {

@@ -1,15 +1,16 @@
 //! Crash safety: `tessera serve` killed with SIGKILL in the middle of a login and refresh
 //! load leaves a consistent database (one live refresh token per live session, none lost to
 //! a refresh cut mid-flight, no orphans, an intact SQLite file), and the restarted server
-//! goes on refreshing the surviving sessions.
+//! goes on refreshing the surviving sessions. Refresh state lives on the session row: a
+//! token is live when it is its session's current one, and a refresh that committed left the
+//! presented token as the session's previous one.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use tessera::store::refresh_tokens::RefreshToken;
-use tessera::store::schema::{refresh_tokens, sessions};
+use tessera::store::schema::sessions;
 use tessera::store::sessions::Session;
 use tessera::store::DatabaseUrl;
 
@@ -132,6 +133,10 @@ fn orphans(database: &DatabaseUrl) -> Vec<(String, i64)> {
             "spent tokens whose successor is missing",
             "SELECT count(*) AS n FROM refresh_tokens r LEFT JOIN refresh_tokens t ON t.jti_hash = r.successor_hash WHERE r.spent_at IS NOT NULL AND t.jti_hash IS NULL",
         ),
+        (
+            "rotated sessions without a current token",
+            "SELECT count(*) AS n FROM sessions WHERE refresh_previous_hash IS NOT NULL AND refresh_hash IS NULL",
+        ),
     ];
     let run = |sql: &str| -> i64 {
         match database {
@@ -241,30 +246,27 @@ both_backends! {
         let mut conn = pool.get().unwrap();
         let now = tessera::now();
         let all_sessions: Vec<Session> = sessions::table.select(Session::as_select()).load(&mut **conn).unwrap();
-        let tokens: Vec<RefreshToken> = refresh_tokens::table.select(RefreshToken::as_select()).load(&mut **conn).unwrap();
-        let live = |t: &RefreshToken| t.spent_at.is_none() && t.expires_at > now;
-        let mut live_per_session: HashMap<&str, usize> = HashMap::new();
-        for token in tokens.iter().filter(|t| live(t)) {
-            *live_per_session.entry(token.session_id.as_str()).or_default() += 1;
-        }
+        let by_sid: HashMap<&str, &Session> = all_sessions.iter().map(|s| (s.id.as_str(), s)).collect();
         assert!(all_sessions.len() >= held.len());
         for session in &all_sessions {
             assert!(session.revoked_at.is_none(), "no session was revoked: {:?}", session.revoke_reason);
-            let count = live_per_session.get(session.id.as_str()).copied().unwrap_or(0);
+            let count = tessera::store::refresh_tokens::count_live_for_session(&mut conn, &session.id, now).unwrap();
             assert_eq!(count, 1, "session {} has {count} live refresh tokens", session.id);
         }
-        let by_hash: HashMap<&str, &RefreshToken> = tokens.iter().map(|t| (t.jti_hash.as_str(), t)).collect();
+        // The session a held token belongs to, and whether it is that session's current token.
+        let live = |token: &str| -> bool {
+            let session = by_sid[claims(token)["sid"].as_str().unwrap()];
+            session.refresh_hash.as_deref() == Some(jti_hash(token).as_str()) && session.expires_at > now
+        };
         for h in &held {
-            let row = by_hash.get(jti_hash(&h.token).as_str()).copied().expect("a held token is in the database");
+            let session = by_sid.get(claims(&h.token)["sid"].as_str().unwrap()).copied().expect("a held token's session is in the database");
             if h.in_flight {
-                let successor_live = row
-                    .successor_hash
-                    .as_deref()
-                    .and_then(|s| by_hash.get(s))
-                    .is_some_and(|t| live(t));
-                assert!(live(row) != successor_live, "a refresh cut mid-flight left the presented token live ({}) and its successor live ({successor_live})", live(row));
+                // Committed: the presented token became the previous one, its successor the current one.
+                let successor_live = session.refresh_previous_hash.as_deref() == Some(jti_hash(&h.token).as_str())
+                    && session.refresh_hash.is_some();
+                assert!(live(&h.token) != successor_live, "a refresh cut mid-flight left the presented token live ({}) and its successor live ({successor_live})", live(&h.token));
             } else {
-                assert!(live(row), "a token the client received is still live");
+                assert!(live(&h.token), "a token the client received is still live");
             }
         }
         drop(conn);
@@ -276,8 +278,7 @@ both_backends! {
         let client = reqwest::Client::new();
         let mut served = 0;
         for h in &held {
-            let row = by_hash[jti_hash(&h.token).as_str()];
-            if !live(row) {
+            if !live(&h.token) {
                 continue;
             }
             let response = client

@@ -26,6 +26,7 @@ mod operations;
 mod properties;
 mod reachable;
 mod refresh;
+mod refresh_state;
 mod resilience;
 mod resource_server;
 mod third_party;

@@ -72,13 +72,25 @@ assert isinstance(claims["sub"], str), claims
 assert isinstance(claims["roles"], list), claims
 print(f"ok: access token of {claims['username']} verifies, fresh")
 
-# PyJWT alone would accept a refresh token: same keys, and its audience (the issuer) is
-# also the default access-token audience. Only `typ`/`type` tell it apart.
+# PyJWT alone, told the audience but not to look at `typ`/`type`, refuses a refresh token:
+# its `aud` is the token endpoint, never an access-token audience (SPEC §6.1).
+try:
+    jwt.decode(
+        REFRESH_TOKEN,
+        JWKS.get_signing_key_from_jwt(REFRESH_TOKEN).key,
+        algorithms=["RS256"],
+        audience=AUDIENCE,
+        issuer=ISSUER,
+    )
+except jwt.InvalidAudienceError:
+    print("ok: a refresh token is refused for its audience, without a typ check")
+else:
+    raise AssertionError("a refresh token passed a plain jwt.decode")
 refresh_claims = jwt.decode(
     REFRESH_TOKEN,
     JWKS.get_signing_key_from_jwt(REFRESH_TOKEN).key,
     algorithms=["RS256"],
-    audience=AUDIENCE,
+    audience=f"{ISSUER}/oauth/token",
     issuer=ISSUER,
 )
 assert refresh_claims["type"] == "refresh", refresh_claims

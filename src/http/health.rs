@@ -59,7 +59,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
 }
 
 /// `GET /metrics`: Prometheus text format. With `TESSERA_MANAGEMENT_LISTEN` set it is served
-/// on that listener only, and answers 404 here.
+/// on that listener only, and answers 404 on the public one.
 #[utoipa::path(
     get,
     path = "/metrics",

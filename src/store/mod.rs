@@ -198,6 +198,11 @@ pub fn connect(url: &DatabaseUrl, size: u32) -> Result<DbPool> {
 /// creates `-wal` and `-shm` later, with the database file's mode (its unix VFS sets it
 /// explicitly), so they are 0600 as well.
 fn prepare_sqlite_files(path: &std::path::Path) -> Result<()> {
+    // SQLite's in-memory database and URI filenames name no file of ours.
+    let name = path.to_string_lossy();
+    if name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         crate::crypto::create_private_dir(dir)
             .with_context(|| format!("creating the database folder {}", dir.display()))?;

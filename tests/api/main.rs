@@ -23,6 +23,8 @@ mod login;
 mod mfa;
 mod openapi;
 mod operations;
+mod postgres_tls;
+mod private_postgres;
 mod properties;
 mod reachable;
 mod refresh;

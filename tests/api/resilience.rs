@@ -1,154 +1,10 @@
 //! Holding up under failure: a PostgreSQL that goes away and comes back, and log lines
 //! that never carry a secret.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::helpers::*;
-
-/// A throwaway PostgreSQL server of the test's own (initdb in a temporary folder, on a
-/// free port), so stopping it disturbs no other test.
-struct PrivatePostgres {
-    bin: PathBuf,
-    data: PathBuf,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-fn run_as_postgres(program: &Path, args: &[&str]) -> std::process::Output {
-    // initdb and pg_ctl refuse to run as root.
-    let mut command = if nix_is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    };
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running a PostgreSQL tool")
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-impl PrivatePostgres {
-    fn bin_dir() -> Option<PathBuf> {
-        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
-            .filter(|p| p.join("initdb").exists())
-            .collect();
-        versions.sort();
-        versions.pop()
-    }
-
-    fn start() -> Option<Self> {
-        let bin = Self::bin_dir()?;
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        if nix_is_root() {
-            Command::new("chown")
-                .args(["-R", "postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = run_as_postgres(
-            &bin.join("initdb"),
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "initdb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let server = PrivatePostgres {
-            bin,
-            data,
-            port,
-            _dir: dir,
-        };
-        server.up();
-        Some(server)
-    }
-
-    fn up(&self) {
-        let options = format!("-p {} -k /tmp -c listen_addresses=127.0.0.1", self.port);
-        let log = self.data.join("server.log");
-        let out = run_as_postgres(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                self.data.to_str().unwrap(),
-                "-o",
-                &options,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "start",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl start: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn down(&self) {
-        let out = run_as_postgres(
-            &self.bin.join("pg_ctl"),
-            &[
-                "-D",
-                self.data.to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "pg_ctl stop: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        let _ = run_as_postgres(
-            &self.bin.join("pg_ctl"),
-            &["-D", self.data.to_str().unwrap(), "-m", "immediate", "stop"],
-        );
-    }
-}
+use crate::private_postgres::PrivatePostgres;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
@@ -156,7 +12,6 @@ async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
         return;
     }
     let Some(postgres) = PrivatePostgres::start() else {
-        eprintln!("skipped: no PostgreSQL server binaries");
         return;
     };
     let app = spawn_app(Backend::Postgres(postgres.url())).await;

@@ -122,7 +122,9 @@ pub fn sign_user_access_token(
         token_type: "access".into(),
         fresh,
     };
-    let token = state.keys.sign(TokenKind::Access, &claims)?;
+    let token = state
+        .keys
+        .sign(TokenKind::Access, client.signing_alg(), &claims)?;
     Ok((token, ttl))
 }
 
@@ -165,14 +167,18 @@ pub fn refresh_token_parts(
     (claims, row)
 }
 
-/// Signs a refresh token for `session` and builds its row (see [`refresh_token_parts`]).
+/// Signs a refresh token for `session` with `client`'s algorithm and builds its row (see
+/// [`refresh_token_parts`]).
 pub fn sign_refresh_token(
     state: &AppState,
+    client: &Client,
     session: &Session,
     now: i64,
 ) -> Result<NewRefreshToken> {
     let (claims, row) = refresh_token_parts(state, session, now);
-    let token = state.keys.sign(TokenKind::Refresh, &claims)?;
+    let token = state
+        .keys
+        .sign(TokenKind::Refresh, client.signing_alg(), &claims)?;
     Ok(NewRefreshToken {
         token,
         jti: claims.jti,
@@ -218,7 +224,7 @@ pub fn start_session(
         sign_user_access_token(state, user, client, &session, &session.scope, true, now)?;
     let refresh = client
         .allows_grant(crate::clients::grant::REFRESH_TOKEN)
-        .then(|| sign_refresh_token(state, &session, now))
+        .then(|| sign_refresh_token(state, client, &session, now))
         .transpose()?;
     if let Some(refresh) = &refresh {
         refresh_tokens::insert(conn, &refresh.row)?;

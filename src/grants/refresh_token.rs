@@ -110,7 +110,11 @@ pub fn exchange(
             Outcome::Issued(done) => {
                 let refresh_token = match done.successor {
                     Successor::Signed(token) => token,
-                    Successor::Unsigned(claims) => state.keys.sign(TokenKind::Refresh, &claims)?,
+                    Successor::Unsigned(claims) => {
+                        state
+                            .keys
+                            .sign(TokenKind::Refresh, client.signing_alg(), &claims)?
+                    }
                 };
                 let (access_token, expires_in) = sign_user_access_token(
                     state,
@@ -201,7 +205,9 @@ fn attempt(
     // Within a grace period the successor is kept sealed in the spent row, so it must be
     // signed now; otherwise it is signed after the commit.
     let (successor, sealed) = if grace > 0 {
-        let token = state.keys.sign(TokenKind::Refresh, &successor_claims)?;
+        let token = state
+            .keys
+            .sign(TokenKind::Refresh, client.signing_alg(), &successor_claims)?;
         let sealed = crate::crypto::seal_with(
             &successor_key(&claims.jti),
             "refresh successor",

@@ -69,10 +69,11 @@ fn rotate(app: &TestApp) -> String {
         &state.master_key,
         now_ms(),
         &test_operator(),
+        None,
     )
     .unwrap();
     state.sync_keys().unwrap();
-    kid
+    kid.into_iter().next().unwrap().1
 }
 
 /// Retires `kid`, as `tessera keys retire` does, and reloads this instance's keys.

@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the CPU work behind tessera's endpoints: RS256 signing with the key
 //! ring (one thread, two threads sharing one key pair, two threads with a key pair each),
-//! jsonwebtoken's plain `encode` for comparison, verification, argon2id at OWASP parameters,
-//! and the JWKS (rebuild and per-request cost).
+//! jsonwebtoken's plain `encode` for comparison, ES256 and EdDSA signing with the key ring
+//! beside it, verification of each, argon2id at OWASP parameters, and the JWKS (rebuild and
+//! per-request cost).
 //!
 //! Run with `cargo bench --bench crypto` (optionally a filter: `cargo bench --bench crypto --
 //! argon2`). `cargo test` never runs these: criterion benches run only under `cargo bench`.
@@ -19,30 +20,34 @@ use tessera::crypto::MasterKey;
 use tessera::passwords::Argon2Params;
 use tessera::passwords::PasswordHasher;
 use tessera::store::signing_keys::SigningKeyRow;
+use tessera::tokens::algs::SigningAlg;
 use tessera::tokens::claims::AccessClaims;
 use tessera::tokens::keygen::KeySource;
 use tessera::tokens::keygen::{self, NewKeyPair};
-use tessera::tokens::keyring::{seal_context, KeyRing, TokenKind};
+use tessera::tokens::keyring::{KeyRing, TokenKind};
+use tessera::tokens::rotation::sealed_row;
 
 const ISSUER: &str = "http://127.0.0.1:8080";
 const HOUR_MS: i64 = 3_600_000;
 
 fn new_key() -> NewKeyPair {
-    keygen::generate(&KeySource::Generate { bits: 2048 }).expect("RSA key generation")
+    new_key_for(SigningAlg::Rs256)
+}
+
+fn new_key_for(alg: SigningAlg) -> NewKeyPair {
+    keygen::generate(&KeySource::Generate { bits: 2048 }, alg).expect("key generation")
 }
 
 /// A stored row for `key`, sealed under `master` the way `tokens::rotation` stores keys.
 fn row(master: &MasterKey, key: &NewKeyPair, activates_at: i64) -> SigningKeyRow {
-    SigningKeyRow {
+    let copy = NewKeyPair {
         kid: key.kid.clone(),
-        bits: key.bits as i32,
-        public_n: key.n.clone(),
-        public_e: key.e.clone(),
-        private_sealed: master.seal(&seal_context(&key.kid), &key.pkcs8_der),
-        created_at: activates_at,
-        activates_at,
-        retired_at: None,
-    }
+        alg: key.alg,
+        bits: key.bits,
+        public: key.public.clone(),
+        pkcs8_der: key.pkcs8_der.clone(),
+    };
+    sealed_row(master, copy, activates_at, activates_at)
 }
 
 /// A ring holding one active key and one staged successor, as a running server has.
@@ -53,7 +58,15 @@ fn ring_with(active: &NewKeyPair, staged: &NewKeyPair) -> KeyRing {
         row(&master, active, now - HOUR_MS),
         row(&master, staged, now + 24 * HOUR_MS),
     ];
-    KeyRing::new(ISSUER.into(), master, HOUR_MS, rows, now).expect("key ring")
+    KeyRing::new(
+        ISSUER.into(),
+        SigningAlg::ALL.to_vec(),
+        master,
+        HOUR_MS,
+        rows,
+        now,
+    )
+    .expect("key ring")
 }
 
 fn access_claims() -> AccessClaims {
@@ -81,14 +94,22 @@ fn access_claims() -> AccessClaims {
 
 /// Signs `iters` tokens split across two threads, each thread using the ring `pick` gives
 /// it; returns the wall time.
-fn sign_on_two_threads(iters: u64, rings: [&KeyRing; 2], claims: &AccessClaims) -> Duration {
+fn sign_on_two_threads(
+    iters: u64,
+    rings: [&KeyRing; 2],
+    alg: SigningAlg,
+    claims: &AccessClaims,
+) -> Duration {
     let per_thread = iters.div_ceil(2);
     let start = Instant::now();
     std::thread::scope(|scope| {
         for ring in rings {
             scope.spawn(move || {
                 for _ in 0..per_thread {
-                    black_box(ring.sign(TokenKind::Access, claims).expect("sign"));
+                    black_box(
+                        ring.sign(TokenKind::Access, Some(alg), claims)
+                            .expect("sign"),
+                    );
                 }
             });
         }
@@ -105,15 +126,23 @@ fn signing(c: &mut Criterion) {
     let mut group = c.benchmark_group("rs256_sign");
     group.throughput(Throughput::Elements(1));
     group.bench_function("keyring_1_thread", |bench| {
-        bench.iter(|| shared.sign(TokenKind::Access, black_box(&claims)).unwrap())
+        bench.iter(|| {
+            shared
+                .sign(TokenKind::Access, None, black_box(&claims))
+                .unwrap()
+        })
     });
     // Two threads: criterion's time per iteration is wall time / tokens, so elements/s is
     // the combined rate of both threads.
     group.bench_function("keyring_2_threads_shared_key", |bench| {
-        bench.iter_custom(|iters| sign_on_two_threads(iters, [&shared, &shared], &claims))
+        bench.iter_custom(|iters| {
+            sign_on_two_threads(iters, [&shared, &shared], SigningAlg::Rs256, &claims)
+        })
     });
     group.bench_function("keyring_2_threads_key_per_thread", |bench| {
-        bench.iter_custom(|iters| sign_on_two_threads(iters, [&shared, &other], &claims))
+        bench.iter_custom(|iters| {
+            sign_on_two_threads(iters, [&shared, &other], SigningAlg::Rs256, &claims)
+        })
     });
 
     // jsonwebtoken takes PKCS#1 DER; tessera stores PKCS#8.
@@ -129,7 +158,7 @@ fn signing(c: &mut Criterion) {
     });
     group.finish();
 
-    let token = shared.sign(TokenKind::Access, &claims).unwrap();
+    let token = shared.sign(TokenKind::Access, None, &claims).unwrap();
     let mut group = c.benchmark_group("rs256_verify");
     group.throughput(Throughput::Elements(1));
     group.bench_function("keyring_verify_access", |bench| {
@@ -140,6 +169,32 @@ fn signing(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    for (alg, name) in [(SigningAlg::Es256, "es256"), (SigningAlg::EdDsa, "eddsa")] {
+        let ring = ring_with(&new_key_for(alg), &new_key_for(alg));
+        let mut group = c.benchmark_group(format!("{name}_sign"));
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("keyring_1_thread", |bench| {
+            bench.iter(|| {
+                ring.sign(TokenKind::Access, Some(alg), black_box(&claims))
+                    .unwrap()
+            })
+        });
+        group.bench_function("keyring_2_threads_shared_key", |bench| {
+            bench.iter_custom(|iters| sign_on_two_threads(iters, [&ring, &ring], alg, &claims))
+        });
+        group.finish();
+        let token = ring.sign(TokenKind::Access, Some(alg), &claims).unwrap();
+        let mut group = c.benchmark_group(format!("{name}_verify"));
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("keyring_verify_access", |bench| {
+            bench.iter(|| {
+                ring.verify::<AccessClaims>(black_box(&token), TokenKind::Access, Some(ISSUER))
+                    .unwrap()
+            })
+        });
+        group.finish();
+    }
 }
 
 fn argon2(c: &mut Criterion) {
@@ -169,7 +224,15 @@ fn jwks(c: &mut Criterion) {
         row(&master, &b, now + 24 * HOUR_MS),
     ];
     let ring = Arc::new(
-        KeyRing::new(ISSUER.into(), master.clone(), HOUR_MS, rows.clone(), now).expect("ring"),
+        KeyRing::new(
+            ISSUER.into(),
+            vec![SigningAlg::Rs256],
+            master.clone(),
+            HOUR_MS,
+            rows.clone(),
+            now,
+        )
+        .expect("ring"),
     );
     let mut group = c.benchmark_group("jwks");
     // What `GET /.well-known/jwks.json` does per request: take the current set and copy
@@ -186,6 +249,7 @@ fn jwks(c: &mut Criterion) {
         bench.iter(|| {
             KeyRing::new(
                 ISSUER.into(),
+                vec![SigningAlg::Rs256],
                 master.clone(),
                 HOUR_MS,
                 black_box(rows.clone()),

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::sessions::{self, SessionView};
 use crate::store::audit::{self as audit_store, AuditFilter};
 use crate::store::{self, users, DbConnection};
+use crate::tokens::algs::SigningAlg;
 use crate::tokens::keyring::{classify, KeyStatus};
 use crate::tokens::rotation::{self, Operator, Retired};
 
@@ -263,7 +264,10 @@ pub fn rotate_client_secret(
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub kid: String,
+    /// The one algorithm it signs and verifies with: `RS256`, `ES256` or `EdDSA`.
+    pub alg: String,
     pub status: KeyStatus,
+    /// Modulus size for RSA; 256 for P-256 and Ed25519.
     pub bits: i32,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -295,6 +299,7 @@ pub fn list_keys(conn: &mut DbConnection, state: &AppState, now_ms: i64) -> Resu
         .into_iter()
         .map(|i| KeyView {
             kid: i.kid,
+            alg: i.alg,
             status: i.status,
             bits: i.bits,
             created_at: rfc3339_ms(i.created_at),
@@ -306,23 +311,67 @@ pub fn list_keys(conn: &mut DbConnection, state: &AppState, now_ms: i64) -> Resu
         .collect())
 }
 
-/// Makes the staged key (or a new one) active now, stages a fresh one, and switches this
-/// instance's key ring at once (others follow within their poll interval). Slow: it may
-/// generate RSA keys, so it runs on a blocking thread. Returns the new active kid.
+/// The algorithm an operator named for a rotation (`?alg=`, `--alg`): one of the
+/// configured ones, or `None` for all of them.
+pub fn configured_alg(state: &AppState, name: Option<&str>) -> Result<Option<SigningAlg>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    match name.parse::<SigningAlg>() {
+        Ok(alg) if state.settings.signing_algs.contains(&alg) => Ok(Some(alg)),
+        _ => Err(Error::InvalidRequest(format!(
+            "alg must be one of the configured signing algorithms ({})",
+            state
+                .settings
+                .signing_algs
+                .iter()
+                .map(|a| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// Makes the staged key (or a new one) of `alg`, or of every configured algorithm, active
+/// now, stages a fresh one, and switches this instance's key ring at once (others follow
+/// within their poll interval). Slow: it may generate RSA keys, so it runs on a blocking
+/// thread. Returns the new active kid of each rotated algorithm.
 pub fn rotate_keys(
     conn: &mut DbConnection,
     state: &AppState,
     operator: &Operator,
-) -> Result<String> {
-    let kid = rotation::rotate_now(
+    alg: Option<SigningAlg>,
+) -> Result<Vec<(SigningAlg, String)>> {
+    let rotated = rotation::rotate_now(
         conn,
         &state.key_policy,
         &state.master_key,
         crate::tokens::now_ms(),
         operator,
+        alg,
     )?;
     state.sync_keys_on(conn)?;
-    Ok(kid)
+    Ok(rotated)
+}
+
+/// `{"active_kid": …, "active_kids": {alg: kid}}` of a rotation: `active_kid` is the RS256
+/// one when RS256 rotated, else the one rotated algorithm's.
+pub fn rotation_summary(rotated: &[(SigningAlg, String)]) -> serde_json::Value {
+    let main = rotated
+        .iter()
+        .find(|(alg, _)| *alg == SigningAlg::Rs256)
+        .or(rotated.first())
+        .map(|(_, kid)| kid.clone());
+    let by_alg: serde_json::Map<String, serde_json::Value> = rotated
+        .iter()
+        .map(|(alg, kid)| {
+            (
+                alg.as_str().to_string(),
+                serde_json::Value::from(kid.clone()),
+            )
+        })
+        .collect();
+    json!({ "active_kid": main, "active_kids": by_alg })
 }
 
 /// Retires a key now: it leaves the JWKS and verifies nothing more. Retiring the active key

@@ -62,6 +62,8 @@ impl AppState {
         let max_token_lifetime = settings.access_token_ttl.max(settings.refresh_token_ttl);
         let key_policy = KeyPolicy {
             source: settings.key_source.clone(),
+            algs: settings.signing_algs.clone(),
+            started_ms: now_ms(),
             rotation_interval_ms: settings.key_rotation_interval * 1000,
             publish_lead_ms: (settings.jwks_max_age + settings.key_poll_interval) * 1000,
             max_token_lifetime_ms: max_token_lifetime * 1000,
@@ -70,6 +72,7 @@ impl AppState {
         let rows = store::signing_keys::list(&mut conn)?;
         KeyRing::new(
             settings.issuer.clone(),
+            settings.signing_algs.clone(),
             master_key.clone(),
             key_policy.max_token_lifetime_ms,
             rows,
@@ -79,11 +82,13 @@ impl AppState {
         let rows = store::signing_keys::list(&mut conn)?;
         let keys = KeyRing::new(
             settings.issuer.clone(),
+            settings.signing_algs.clone(),
             master_key.clone(),
             key_policy.max_token_lifetime_ms,
             rows,
             now_ms(),
         )?;
+        crate::clients::warn_unconfigured_token_algs(&mut conn, &settings.signing_algs)?;
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);

@@ -102,6 +102,9 @@ pub enum ClientsCommand {
         /// Deliver refresh tokens as an HttpOnly cookie.
         #[arg(long)]
         refresh_cookie: bool,
+        /// The algorithm that signs its tokens, one of TESSERA_SIGNING_ALGS (default RS256).
+        #[arg(long, value_name = "ALG")]
+        token_alg: Option<String>,
     },
     /// List stored clients as a JSON array.
     List,
@@ -116,8 +119,12 @@ pub enum ClientsCommand {
 pub enum KeysCommand {
     /// List signing keys with their status as a JSON array.
     List,
-    /// Make the staged key (or a new one) active now and stage a fresh one.
-    Rotate,
+    /// Make the staged key (or a new one) active now and stage a fresh one, for every
+    /// configured algorithm or only `--alg`.
+    Rotate {
+        #[arg(long, value_name = "ALG")]
+        alg: Option<String>,
+    },
     /// Retire a key now, dropping it from the JWKS (for a compromised key).
     Retire {
         /// The key id (it may begin with `-`).
@@ -335,7 +342,9 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
             scopes,
             audience,
             refresh_cookie,
+            token_alg,
         } => {
+            crate::clients::check_token_alg(token_alg.as_deref(), &settings.signing_algs)?;
             let new = NewClient {
                 client_id,
                 public,
@@ -343,6 +352,7 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
                 scopes: (!scopes.is_empty()).then_some(scopes),
                 audience,
                 refresh_cookie,
+                token_alg,
                 ..Default::default()
             };
             let created = admin::create_client(&mut conn, new, &cli_operator(), now)?;
@@ -382,9 +392,10 @@ fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
             &state,
             crate::tokens::now_ms(),
         )?),
-        KeysCommand::Rotate => {
-            let kid = admin::rotate_keys(&mut conn, &state, &cli_operator())?;
-            print_json(&serde_json::json!({ "active_kid": kid }))
+        KeysCommand::Rotate { alg } => {
+            let alg = admin::configured_alg(&state, alg.as_deref())?;
+            let rotated = admin::rotate_keys(&mut conn, &state, &cli_operator(), alg)?;
+            print_json(&admin::rotation_summary(&rotated))
         }
         KeysCommand::Retire { kid } => {
             admin::retire_key(&mut conn, &state, &kid, &cli_operator())?;

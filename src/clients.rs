@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::store::clients::{self as client_store, ClientRow};
 use crate::store::DbConnection;
+use crate::tokens::algs::SigningAlg;
 
 /// Splits a scope list on spaces or commas; each scope is RFC 6749 §3.3 `scope-token`.
 pub fn parse_scopes(text: &str) -> anyhow::Result<Vec<String>> {
@@ -48,6 +49,8 @@ pub struct Client {
     pub refresh_token_ttl: Option<i64>,
     pub refresh_reuse_grace: Option<i64>,
     pub refresh_cookie: bool,
+    /// The algorithm that signs this client's tokens; null means the default, RS256.
+    pub token_alg: Option<String>,
     /// Unix seconds; shown as RFC 3339 like every other instant of the admin API.
     #[serde(serialize_with = "serialize_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -77,9 +80,16 @@ impl Client {
             refresh_token_ttl: None,
             refresh_reuse_grace: None,
             refresh_cookie: false,
+            token_alg: None,
             created_at: 0,
             secret_hash: None,
         }
+    }
+
+    /// The algorithm the client asked for, if any (the key ring falls back to RS256 when it
+    /// is not configured).
+    pub fn signing_alg(&self) -> Option<SigningAlg> {
+        self.token_alg.as_deref().and_then(|alg| alg.parse().ok())
     }
 
     /// True when the client may use `grant_type`.
@@ -100,6 +110,7 @@ impl Client {
             refresh_token_ttl: row.refresh_token_ttl,
             refresh_reuse_grace: row.refresh_reuse_grace,
             refresh_cookie: row.refresh_cookie,
+            token_alg: row.token_alg,
             created_at: row.created_at,
             secret_hash: row.secret_hash,
         })
@@ -188,6 +199,39 @@ pub struct NewClient {
     pub refresh_token_ttl: Option<i64>,
     pub refresh_reuse_grace: Option<i64>,
     pub refresh_cookie: bool,
+    /// JOSE name of the algorithm for its tokens; `None` for the default.
+    pub token_alg: Option<String>,
+}
+
+/// Checks that `token_alg` names one of the configured algorithms `algs`.
+pub fn check_token_alg(token_alg: Option<&str>, algs: &[SigningAlg]) -> Result<()> {
+    let Some(name) = token_alg else {
+        return Ok(());
+    };
+    let configured = algs
+        .iter()
+        .map(|a| a.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    match name.parse::<SigningAlg>() {
+        Ok(alg) if algs.contains(&alg) => Ok(()),
+        _ => Err(Error::InvalidRequest(format!(
+            "token_alg must be one of the configured signing algorithms ({configured})"
+        ))),
+    }
+}
+
+/// Names the stored clients whose `token_alg` is not among `algs` in a warning: their tokens
+/// are signed with RS256 until the algorithm is configured again.
+pub fn warn_unconfigured_token_algs(conn: &mut DbConnection, algs: &[SigningAlg]) -> Result<()> {
+    for (client_id, alg) in client_store::token_algs(conn)? {
+        if check_token_alg(Some(&alg), algs).is_err() {
+            log::warn!(
+                "client {client_id} has token_alg {alg}, which is not in TESSERA_SIGNING_ALGS: its tokens are signed with RS256"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A client just created or with a new secret: the only moment the secret exists in clear.
@@ -254,6 +298,11 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
             "refresh_reuse_grace must not be negative".into(),
         ));
     }
+    if let Some(alg) = &new.token_alg {
+        alg.parse::<SigningAlg>().map_err(|_| {
+            Error::InvalidRequest("token_alg must be one of RS256, ES256, EdDSA".into())
+        })?;
+    }
     let secret = (!new.public).then(crate::crypto::random_token::<32>);
     let row = ClientRow {
         client_id: new.client_id.clone(),
@@ -272,6 +321,7 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
         refresh_cookie: new.refresh_cookie,
         created_at: now,
         updated_at: now,
+        token_alg: new.token_alg,
     };
     match client_store::insert(conn, &row) {
         Ok(()) => {}

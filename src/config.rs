@@ -14,6 +14,7 @@ use crate::clients::parse_scopes;
 use crate::passwords::Argon2Params;
 use crate::ratelimit::{parse_rate, Rate};
 use crate::store::DatabaseUrl;
+use crate::tokens::algs::SigningAlg;
 use crate::tokens::keygen::KeySource;
 
 /// The raw configuration, as clap reads it from flags and the environment.
@@ -105,6 +106,14 @@ pub struct ConfigArgs {
         default_value = "30d"
     )]
     pub key_rotation_interval: String,
+    /// Signing algorithms: comma-separated subset of RS256, ES256, EdDSA, including RS256.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_SIGNING_ALGS",
+        default_value = "RS256"
+    )]
+    pub signing_algs: String,
     /// RSA modulus size of new signing keys: 2048, 3072 or 4096.
     #[arg(long, global = true, env = "TESSERA_KEY_BITS", default_value = "2048")]
     pub key_bits: String,
@@ -253,6 +262,8 @@ pub struct Settings {
     pub scopes: Vec<String>,
     pub key_rotation_interval: i64,
     pub key_source: KeySource,
+    /// The algorithms with a key lifecycle, RS256 first-class among them.
+    pub signing_algs: Vec<SigningAlg>,
     pub key_poll_interval: i64,
     pub jwks_max_age: i64,
     pub registration_open: bool,
@@ -387,6 +398,11 @@ impl ConfigArgs {
                 other => Err(anyhow!("expected 2048, 3072 or 4096, got `{other}`")),
             },
         )?;
+        let signing_algs = named(
+            "TESSERA_SIGNING_ALGS",
+            "signing-algs",
+            crate::tokens::algs::parse_list(&self.signing_algs).map_err(|e| anyhow!(e)),
+        )?;
         let key_poll_interval = named(
             "TESSERA_KEY_POLL_INTERVAL",
             "key-poll-interval",
@@ -496,6 +512,7 @@ impl ConfigArgs {
             scopes,
             key_rotation_interval,
             key_source: KeySource::Generate { bits },
+            signing_algs,
             key_poll_interval,
             jwks_max_age,
             registration_open,

@@ -61,7 +61,9 @@ pub fn issue(
         token_type: "access".into(),
         fresh: false,
     };
-    let access_token = state.keys.sign(TokenKind::Access, &claims)?;
+    let access_token = state
+        .keys
+        .sign(TokenKind::Access, client.signing_alg(), &claims)?;
     Ok(IssuedTokens {
         access_token,
         expires_in: ttl,

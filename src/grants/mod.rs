@@ -144,7 +144,9 @@ pub fn sign_user_access_token(
         token_type: "access".into(),
         fresh,
     };
-    let token = state.keys.sign(TokenKind::Access, &claims)?;
+    let token = state
+        .keys
+        .sign(TokenKind::Access, client.signing_alg(), &claims)?;
     Ok((token, ttl))
 }
 
@@ -228,7 +230,11 @@ pub fn start_session(
         now,
     )?;
     let refresh_token = refresh
-        .map(|(claims, _)| state.keys.sign(TokenKind::Refresh, &claims))
+        .map(|(claims, _)| {
+            state
+                .keys
+                .sign(TokenKind::Refresh, client.signing_alg(), &claims)
+        })
         .transpose()?;
     Ok(IssuedTokens {
         access_token,

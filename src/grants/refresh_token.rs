@@ -92,10 +92,14 @@ enum Successor {
 }
 
 impl Successor {
-    fn sign(self, state: &AppState) -> Result<String> {
+    fn sign(self, state: &AppState, client: &Client) -> Result<String> {
         match self {
             Successor::Signed(token) => Ok(token),
-            Successor::Unsigned(claims) => Ok(state.keys.sign(TokenKind::Refresh, &claims)?),
+            Successor::Unsigned(claims) => Ok(state.keys.sign(
+                TokenKind::Refresh,
+                client.signing_alg(),
+                &claims,
+            )?),
         }
     }
 }
@@ -142,7 +146,10 @@ pub fn exchange(
     // Within a grace period the successor is kept sealed in the session row, so it must be
     // signed before the write; otherwise it is signed after it.
     let (successor, sealed) = if grace > 0 {
-        let token = state.keys.sign(TokenKind::Refresh, &successor_claims)?;
+        let token =
+            state
+                .keys
+                .sign(TokenKind::Refresh, client.signing_alg(), &successor_claims)?;
         let sealed = crate::crypto::seal_with(
             &successor_key(&claims.jti),
             "refresh successor",
@@ -175,7 +182,7 @@ pub fn exchange(
                 roles: &rotated.subject_roles,
                 attributes: &rotated.subject_attributes,
             };
-            let refresh_token = successor.sign(state)?;
+            let refresh_token = successor.sign(state, &client)?;
             let (access_token, expires_in) = sign_user_access_token(
                 state,
                 subject,
@@ -213,7 +220,7 @@ pub fn exchange(
         })?;
         match outcome {
             Outcome::Issued(done) => {
-                let refresh_token = done.successor.sign(state)?;
+                let refresh_token = done.successor.sign(state, &client)?;
                 let (access_token, expires_in) = sign_user_access_token(
                     state,
                     (&done.user).into(),

@@ -404,6 +404,8 @@ pub struct ClientBody {
     refresh_token_ttl: Option<i64>,
     /// Seconds during which a just-spent refresh token returns the same successor.
     refresh_reuse_grace: Option<i64>,
+    /// The algorithm that signs its tokens, one of `TESSERA_SIGNING_ALGS`; default RS256.
+    token_alg: Option<String>,
 }
 
 /// `POST /admin/clients` → 201 with the client and, this once, its `client_secret`.
@@ -417,7 +419,7 @@ pub struct ClientBody {
         (status = 201, description = "The client and, this once, its `client_secret` (null for a public client)", body = ClientWithSecret, headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
-        (status = 400, description = "`invalid_request`: missing or bad `client_id`, unknown grant type, unknown field, malformed body", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: missing or bad `client_id`, unknown grant type, a `token_alg` that is not configured, unknown field, malformed body", body = ErrorBody),
         (status = 409, description = "`invalid_request`: the client id is taken (or is `first-party`)", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -445,7 +447,9 @@ pub async fn create_client(
         refresh_token_ttl: body.refresh_token_ttl,
         refresh_reuse_grace: body.refresh_reuse_grace,
         refresh_cookie: body.refresh_cookie.unwrap_or(false),
+        token_alg: body.token_alg,
     };
+    crate::clients::check_token_alg(new.token_alg.as_deref(), &state.settings.signing_algs)?;
     let created = blocking(&state, move |conn, _| {
         admin::create_client(conn, new, &operator, crate::now())
     })
@@ -553,19 +557,32 @@ pub async fn list_keys(
 /// The answer of a rotation.
 #[derive(Serialize, ToSchema)]
 pub struct KeysRotated {
+    /// The new active RS256 key, or with `?alg=` the rotated algorithm's.
     active_kid: String,
+    /// The new active key of each rotated algorithm, by `alg`.
+    active_kids: std::collections::BTreeMap<String, String>,
     /// Every stored key, oldest first.
     items: Vec<KeyView>,
 }
 
-/// `POST /admin/keys/rotate` → the new active kid and every key's status.
+/// `POST /admin/keys/rotate`'s query.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RotateQuery {
+    /// Rotate only this configured algorithm (`RS256`, `ES256`, `EdDSA`); default: all.
+    alg: Option<String>,
+}
+
+/// `POST /admin/keys/rotate` → the new active kids and every key's status.
 #[utoipa::path(
     post,
     path = "/admin/keys/rotate",
     tag = "admin",
+    params(RotateQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The staged (or a new) key is active now and a fresh key is staged", body = KeysRotated),
+        (status = 200, description = "The staged (or a new) key of each rotated algorithm is active now and a fresh key is staged", body = KeysRotated),
+        (status = 400, description = "`invalid_request`: `alg` is not a configured signing algorithm", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
         (status = 503, response = Unavailable),
@@ -575,15 +592,30 @@ pub struct KeysRotated {
 pub async fn rotate_keys(
     req: HttpRequest,
     state: web::Data<AppState>,
+    query: web::Query<RotateQuery>,
 ) -> Result<HttpResponse, Error> {
     let operator = admin_operator(&req)?;
-    let (active_kid, keys) = blocking(&state, move |conn, state| {
-        let kid = admin::rotate_keys(conn, state, &operator)?;
-        Ok((kid, admin::list_keys(conn, state, crate::tokens::now_ms())?))
+    let alg = admin::configured_alg(&state, query.into_inner().alg.as_deref())?;
+    let (rotated, keys) = blocking(&state, move |conn, state| {
+        let rotated = admin::rotate_keys(conn, state, &operator, alg)?;
+        Ok((
+            rotated,
+            admin::list_keys(conn, state, crate::tokens::now_ms())?,
+        ))
     })
     .await?;
+    let active_kid = rotated
+        .iter()
+        .find(|(alg, _)| *alg == crate::tokens::algs::SigningAlg::Rs256)
+        .or(rotated.first())
+        .map(|(_, kid)| kid.clone())
+        .unwrap_or_default();
     Ok(json_ok(KeysRotated {
         active_kid,
+        active_kids: rotated
+            .into_iter()
+            .map(|(alg, kid)| (alg.as_str().to_string(), kid))
+            .collect(),
         items: keys,
     }))
 }

@@ -52,7 +52,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, Error> {
         Error::Internal(_) => Error::Unavailable,
         other => other,
     })?;
-    if !state.keys.current().can_sign() {
+    if !state
+        .keys
+        .current()
+        .can_sign_all(&state.settings.signing_algs)
+    {
         return Err(Error::Unavailable);
     }
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))

@@ -31,8 +31,8 @@ pub struct ServerMetadata {
     scopes_supported: Vec<String>,
     #[schema(value_type = Vec<String>)]
     subject_types_supported: &'static [&'static str],
-    #[schema(value_type = Vec<String>)]
-    id_token_signing_alg_values_supported: &'static [&'static str],
+    /// `TESSERA_SIGNING_ALGS`, in the configured order.
+    id_token_signing_alg_values_supported: Vec<&'static str>,
     #[schema(value_type = Vec<String>)]
     token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
@@ -74,7 +74,12 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             ],
             scopes_supported: scopes,
             subject_types_supported: &["public"],
-            id_token_signing_alg_values_supported: &["RS256"],
+            id_token_signing_alg_values_supported: state
+                .settings
+                .signing_algs
+                .iter()
+                .map(|alg| alg.as_str())
+                .collect(),
             token_endpoint_auth_signing_alg_values_supported: &["RS256"],
             claims_supported: &[
                 "iss",

@@ -21,6 +21,7 @@ pub struct ClientRow {
     pub refresh_cookie: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub token_alg: Option<String>,
 }
 
 impl std::fmt::Debug for ClientRow {
@@ -64,6 +65,15 @@ pub fn list(
         query = query.filter(clients::client_id.gt(cursor.to_string()));
     }
     query.load(conn)
+}
+
+/// Every client that names a signing algorithm, with it.
+pub fn token_algs(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
+    clients::table
+        .filter(clients::token_alg.is_not_null())
+        .select((clients::client_id, clients::token_alg.assume_not_null()))
+        .order(clients::client_id.asc())
+        .load(conn)
 }
 
 /// Replaces the secret hash.

@@ -32,6 +32,7 @@ diesel::table! {
         refresh_cookie -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        token_alg -> Nullable<Text>,
     }
 }
 
@@ -86,6 +87,10 @@ diesel::table! {
         created_at -> BigInt,
         activates_at -> BigInt,
         retired_at -> Nullable<BigInt>,
+        alg -> Text,
+        public_x -> Nullable<Text>,
+        public_y -> Nullable<Text>,
+        deactivated_at -> Nullable<BigInt>,
     }
 }
 

@@ -1,4 +1,5 @@
-//! The `signing_keys` table: RSA keys with the private part sealed under the master key.
+//! The `signing_keys` table: keys of every signing algorithm, the private part sealed under
+//! the master key.
 
 use diesel::prelude::*;
 
@@ -17,12 +18,18 @@ pub struct SigningKeyRow {
     pub created_at: i64,
     pub activates_at: i64,
     pub retired_at: Option<i64>,
+    /// The JOSE name of the key's one algorithm.
+    pub alg: String,
+    pub public_x: Option<String>,
+    pub public_y: Option<String>,
+    pub deactivated_at: Option<i64>,
 }
 
 impl std::fmt::Debug for SigningKeyRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SigningKeyRow")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
@@ -66,14 +73,28 @@ pub fn retire(conn: &mut DbConnection, kid: &str, now: i64) -> QueryResult<usize
     .execute(conn)
 }
 
+/// Marks keys as no longer signing from `now` (their algorithm left the configuration).
+pub fn deactivate(conn: &mut DbConnection, kids: &[String], now: i64) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table
+            .filter(signing_keys::kid.eq_any(kids))
+            .filter(signing_keys::deactivated_at.is_null()),
+    )
+    .set(signing_keys::deactivated_at.eq(now))
+    .execute(conn)
+}
+
 /// A cheap fingerprint of the table, compared by each instance's poll to notice changes.
-pub fn fingerprint(conn: &mut DbConnection) -> QueryResult<(i64, Option<i64>, Option<i64>)> {
+pub fn fingerprint(
+    conn: &mut DbConnection,
+) -> QueryResult<(i64, Option<i64>, Option<i64>, Option<i64>)> {
     use diesel::dsl::{count_star, max};
     signing_keys::table
         .select((
             count_star(),
             max(signing_keys::activates_at),
             max(signing_keys::retired_at),
+            max(signing_keys::deactivated_at),
         ))
         .first(conn)
 }

@@ -1,13 +1,20 @@
-//! Making new RSA signing keys with the `rsa` crate (or taking ready-made ones in tests).
+//! Making new signing keys: RSA with the `rsa` crate (or ready-made ones in tests), P-256
+//! and Ed25519 with aws-lc-rs (fast enough that tests make them too).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{anyhow, Result};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
+
+use crate::tokens::algs::SigningAlg;
 
 /// How new RSA signing keys are made.
 #[derive(Clone)]
@@ -28,13 +35,30 @@ impl std::fmt::Debug for KeySource {
     }
 }
 
+/// The public half of a new key, base64url as its JWK members have it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicParts {
+    Rsa {
+        n: String,
+        e: String,
+    },
+    /// Affine coordinates of the P-256 point.
+    Ec {
+        x: String,
+        y: String,
+    },
+    /// The Ed25519 public key.
+    Okp {
+        x: String,
+    },
+}
+
 /// A new key pair, before it is sealed and stored.
 pub struct NewKeyPair {
     pub kid: String,
+    pub alg: SigningAlg,
     pub bits: usize,
-    /// Base64url modulus and exponent, as the JWK has them.
-    pub n: String,
-    pub e: String,
+    pub public: PublicParts,
     /// PKCS#8 DER of the private key.
     pub pkcs8_der: Vec<u8>,
 }
@@ -43,6 +67,7 @@ impl std::fmt::Debug for NewKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewKeyPair")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .field("bits", &self.bits)
             .finish_non_exhaustive()
     }
@@ -50,9 +75,52 @@ impl std::fmt::Debug for NewKeyPair {
 
 static POOL_CURSOR: AtomicUsize = AtomicUsize::new(0);
 
-/// Makes a key pair from `source` (blocking: 2048-bit generation takes tens to hundreds of
-/// milliseconds, 4096-bit seconds).
-pub fn generate(source: &KeySource) -> Result<NewKeyPair> {
+/// Makes a key pair for `alg`; RSA keys come from `source` (blocking: 2048-bit generation
+/// takes tens to hundreds of milliseconds, 4096-bit seconds; P-256 and Ed25519 microseconds).
+pub fn generate(source: &KeySource, alg: SigningAlg) -> Result<NewKeyPair> {
+    match alg {
+        SigningAlg::Rs256 => generate_rsa(source),
+        SigningAlg::Es256 => {
+            let rng = SystemRandom::new();
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(|_| anyhow!("generating a P-256 key failed"))?;
+            let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+                .map_err(|_| anyhow!("reading a new P-256 key failed"))?;
+            // SEC 1 uncompressed point: 0x04 || x || y, 32 bytes each.
+            let point = pair.public_key().as_ref();
+            if point.len() != 65 || point[0] != 4 {
+                return Err(anyhow!("unexpected P-256 public key encoding"));
+            }
+            Ok(NewKeyPair {
+                kid: crate::crypto::random_token::<12>(),
+                alg,
+                bits: 256,
+                public: PublicParts::Ec {
+                    x: URL_SAFE_NO_PAD.encode(&point[1..33]),
+                    y: URL_SAFE_NO_PAD.encode(&point[33..]),
+                },
+                pkcs8_der: pkcs8.as_ref().to_vec(),
+            })
+        }
+        SigningAlg::EdDsa => {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .map_err(|_| anyhow!("generating an Ed25519 key failed"))?;
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+                .map_err(|_| anyhow!("reading a new Ed25519 key failed"))?;
+            Ok(NewKeyPair {
+                kid: crate::crypto::random_token::<12>(),
+                alg,
+                bits: 256,
+                public: PublicParts::Okp {
+                    x: URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()),
+                },
+                pkcs8_der: pkcs8.as_ref().to_vec(),
+            })
+        }
+    }
+}
+
+fn generate_rsa(source: &KeySource) -> Result<NewKeyPair> {
     let private = match source {
         KeySource::Generate { bits } => RsaPrivateKey::new(&mut rand::rngs::OsRng, *bits)
             .map_err(|e| anyhow!("generating an RSA key failed: {e}"))?,
@@ -72,9 +140,12 @@ pub fn generate(source: &KeySource) -> Result<NewKeyPair> {
         .to_vec();
     Ok(NewKeyPair {
         kid: crate::crypto::random_token::<12>(),
+        alg: SigningAlg::Rs256,
         bits: private.size() * 8,
-        n: URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
-        e: URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+        public: PublicParts::Rsa {
+            n: URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
+            e: URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+        },
         pkcs8_der,
     })
 }

@@ -1,6 +1,7 @@
 //! The key ring: signing keys as this instance holds them in memory. It signs with the
-//! active key (parsed once, used directly: no per-token key parsing), verifies with every
-//! published key, and serves the JWKS from a pre-rendered body.
+//! active key of each configured algorithm (parsed once, used directly: no per-token key
+//! parsing), verifies with every published key under that key's one algorithm, and serves
+//! the JWKS from a pre-rendered body.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -17,6 +20,7 @@ use serde::Serialize;
 
 use crate::crypto::MasterKey;
 use crate::store::signing_keys::SigningKeyRow;
+use crate::tokens::algs::SigningAlg;
 use crate::tokens::claims::{ACCESS_TYP, REFRESH_TYP};
 
 /// Allowed clock skew on `exp` and `nbf`.
@@ -42,6 +46,8 @@ pub enum KeyStatus {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct KeyInfo {
     pub kid: String,
+    /// The one algorithm the key signs and verifies with.
+    pub alg: String,
     pub status: KeyStatus,
     pub bits: i32,
     pub created_at: i64,
@@ -53,46 +59,80 @@ pub struct KeyInfo {
     pub retired_at: Option<i64>,
 }
 
-/// Works out every key's status at `now_ms`. Key instants are unix milliseconds, so that two
-/// rotations within one second still order their keys. `max_token_lifetime_ms` is how long a
-/// token signed at the last moment of a key's signing period stays valid.
+/// Works out every key's status at `now_ms`, one timeline per algorithm. Key instants are
+/// unix milliseconds, so that two rotations within one second still order their keys.
+/// `max_token_lifetime_ms` is how long a token signed at the last moment of a key's signing
+/// period stays valid.
 pub fn classify(rows: &[SigningKeyRow], now_ms: i64, max_token_lifetime_ms: i64) -> Vec<KeyInfo> {
-    let now = now_ms;
-    let max_token_lifetime = max_token_lifetime_ms;
-    let mut live: Vec<&SigningKeyRow> = rows.iter().filter(|r| r.retired_at.is_none()).collect();
+    let mut algs: Vec<&str> = rows.iter().map(|r| r.alg.as_str()).collect();
+    algs.sort_unstable();
+    algs.dedup();
+    let mut infos = Vec::with_capacity(rows.len());
+    for alg in algs {
+        let group: Vec<&SigningKeyRow> = rows.iter().filter(|r| r.alg == alg).collect();
+        classify_one(&group, now_ms, max_token_lifetime_ms, &mut infos);
+    }
+    infos
+}
+
+fn classify_one(
+    rows: &[&SigningKeyRow],
+    now: i64,
+    max_token_lifetime: i64,
+    infos: &mut Vec<KeyInfo>,
+) {
+    let mut live: Vec<&SigningKeyRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.retired_at.is_none())
+        .collect();
     live.sort_by_key(|r| (r.activates_at, r.created_at));
     let active_index = live.iter().rposition(|r| r.activates_at <= now);
-    let mut infos: Vec<KeyInfo> = live
-        .iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let deactivates_at = live.get(i + 1).map(|next| next.activates_at);
-            let published_until =
-                deactivates_at.map(|end| end + max_token_lifetime + LEEWAY_SECS as i64 * 1000);
-            let status = match active_index {
-                Some(a) if i == a => KeyStatus::Active,
-                Some(a) if i > a => KeyStatus::Staged,
-                None => KeyStatus::Staged,
-                Some(_) if published_until.is_some_and(|until| until > now) => KeyStatus::Previous,
-                Some(_) => KeyStatus::Expired,
-            };
-            KeyInfo {
-                kid: row.kid.clone(),
-                status,
-                bits: row.bits,
-                created_at: row.created_at,
-                activates_at: row.activates_at,
-                deactivates_at,
-                published_until,
-                retired_at: None,
+    infos.extend(live.iter().enumerate().map(|(i, row)| {
+        // A key stops signing when its successor activates or when its algorithm was dropped
+        // from the configuration, whichever comes first.
+        let deactivates_at = match (
+            live.get(i + 1).map(|next| next.activates_at),
+            row.deactivated_at,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let never_signed = deactivates_at.is_some_and(|end| end <= row.activates_at);
+        let published_until = deactivates_at.map(|end| {
+            if never_signed {
+                end
+            } else {
+                end + max_token_lifetime + LEEWAY_SECS as i64 * 1000
             }
-        })
-        .collect();
+        });
+        let ended = row.deactivated_at.is_some_and(|end| end <= now);
+        let status = match active_index {
+            _ if ended && never_signed => KeyStatus::Expired,
+            Some(a) if i == a && !ended => KeyStatus::Active,
+            Some(a) if i > a => KeyStatus::Staged,
+            None => KeyStatus::Staged,
+            Some(_) if published_until.is_some_and(|until| until > now) => KeyStatus::Previous,
+            Some(_) => KeyStatus::Expired,
+        };
+        KeyInfo {
+            kid: row.kid.clone(),
+            alg: row.alg.clone(),
+            status,
+            bits: row.bits,
+            created_at: row.created_at,
+            activates_at: row.activates_at,
+            deactivates_at,
+            published_until,
+            retired_at: None,
+        }
+    }));
     infos.extend(
         rows.iter()
             .filter(|r| r.retired_at.is_some())
             .map(|row| KeyInfo {
                 kid: row.kid.clone(),
+                alg: row.alg.clone(),
                 status: KeyStatus::Retired,
                 bits: row.bits,
                 created_at: row.created_at,
@@ -102,14 +142,64 @@ pub fn classify(rows: &[SigningKeyRow], now_ms: i64, max_token_lifetime_ms: i64)
                 retired_at: row.retired_at,
             }),
     );
-    infos
+}
+
+/// A parsed private key of one of the algorithms.
+#[derive(Clone)]
+enum Signer {
+    Rsa(Arc<RsaKeyPair>),
+    Ec(Arc<EcdsaKeyPair>),
+    Ed(Arc<Ed25519KeyPair>),
+}
+
+impl Signer {
+    fn parse(alg: SigningAlg, der: &[u8]) -> Result<Self, String> {
+        match alg {
+            SigningAlg::Rs256 => RsaKeyPair::from_pkcs8(der)
+                .map(|k| Signer::Rsa(Arc::new(k)))
+                .map_err(|e| format!("not a valid RSA key: {e}")),
+            SigningAlg::Es256 => EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .map(|k| Signer::Ec(Arc::new(k)))
+                .map_err(|e| format!("not a valid P-256 key: {e}")),
+            SigningAlg::EdDsa => Ed25519KeyPair::from_pkcs8(der)
+                .map(|k| Signer::Ed(Arc::new(k)))
+                .map_err(|e| format!("not a valid Ed25519 key: {e}")),
+        }
+    }
+
+    /// Appends `.` and the base64url signature of `token` to it.
+    fn sign_into(&self, rng: &SystemRandom, token: &mut String) -> Result<()> {
+        match self {
+            Signer::Rsa(key) => {
+                let mut signature = vec![0u8; key.public_modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, rng, token.as_bytes(), &mut signature)
+                    .map_err(|_| anyhow!("RSA signing failed"))?;
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(&signature, token);
+            }
+            Signer::Ec(key) => {
+                // The FIXED encoding is JWS's r || s (RFC 7518 §3.4), not DER.
+                let signature = key
+                    .sign(rng, token.as_bytes())
+                    .map_err(|_| anyhow!("ECDSA signing failed"))?;
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature.as_ref(), token);
+            }
+            Signer::Ed(key) => {
+                let signature = key.sign(token.as_bytes());
+                token.push('.');
+                URL_SAFE_NO_PAD.encode_string(signature.as_ref(), token);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The active key, ready to sign.
 pub struct SigningKey {
     pub kid: String,
     pub activates_at: i64,
-    key_pair: Arc<RsaKeyPair>,
+    signer: Signer,
     access_header: String,
     refresh_header: String,
 }
@@ -134,8 +224,10 @@ pub enum TokenKind {
 
 /// The keys at one moment: immutable, swapped whole on reload.
 pub struct KeySet {
-    signing: Option<Arc<SigningKey>>,
-    verifying: HashMap<String, DecodingKey>,
+    /// The active key of each configured algorithm.
+    signing: HashMap<SigningAlg, Arc<SigningKey>>,
+    /// Every published key, bound to its one algorithm.
+    verifying: HashMap<String, (SigningAlg, DecodingKey)>,
     /// `{"keys":[…]}` rendered once.
     pub jwks_body: Arc<String>,
     /// Quoted strong ETag of `jwks_body`.
@@ -151,11 +243,13 @@ pub struct KeySet {
 /// This instance's keys, shared by all workers.
 pub struct KeyRing {
     issuer: String,
+    /// `TESSERA_SIGNING_ALGS`: only these sign; keys of others are only verified.
+    algs: Vec<SigningAlg>,
     master_key: MasterKey,
     max_token_lifetime_ms: i64,
     current: RwLock<Arc<KeySet>>,
     /// Decrypted key pairs by kid, so a reload decrypts only new keys.
-    decrypted: Mutex<HashMap<String, Arc<RsaKeyPair>>>,
+    decrypted: Mutex<HashMap<String, Signer>>,
     last_reload: Mutex<Instant>,
     rng: SystemRandom,
 }
@@ -165,6 +259,7 @@ impl KeyRing {
     /// may sign: tessera never silently replaces keys it cannot read.
     pub fn new(
         issuer: String,
+        algs: Vec<SigningAlg>,
         master_key: MasterKey,
         max_token_lifetime_ms: i64,
         rows: Vec<SigningKeyRow>,
@@ -172,6 +267,7 @@ impl KeyRing {
     ) -> Result<Self> {
         let ring = KeyRing {
             issuer,
+            algs,
             master_key,
             max_token_lifetime_ms,
             current: RwLock::new(Arc::new(KeySet::empty())),
@@ -186,6 +282,19 @@ impl KeyRing {
     /// The issuer the ring signs as.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The configured signing algorithms.
+    pub fn algs(&self) -> &[SigningAlg] {
+        &self.algs
+    }
+
+    /// The algorithm that signs for a client asking for `wanted`: the default, RS256, when
+    /// it asks for none or for one no longer configured.
+    pub fn alg_for(&self, wanted: Option<SigningAlg>) -> SigningAlg {
+        wanted
+            .filter(|alg| self.algs.contains(alg))
+            .unwrap_or(SigningAlg::Rs256)
     }
 
     /// The current set.
@@ -203,7 +312,10 @@ impl KeyRing {
         let current = self.current();
         let same_rows = current.rows.len() == rows.len()
             && current.rows.iter().zip(&rows).all(|(a, b)| {
-                a.kid == b.kid && a.activates_at == b.activates_at && a.retired_at == b.retired_at
+                a.kid == b.kid
+                    && a.activates_at == b.activates_at
+                    && a.retired_at == b.retired_at
+                    && a.deactivated_at == b.deactivated_at
             });
         if same_rows && current.next_change_at.is_none_or(|t| t > now) {
             return Ok(false);
@@ -226,7 +338,7 @@ impl KeyRing {
         let now = now_ms;
         let infos = classify(&rows, now, self.max_token_lifetime_ms);
         let mut decrypted = self.decrypted.lock().unwrap_or_else(|e| e.into_inner());
-        let mut signing = None;
+        let mut signing = HashMap::new();
         let mut verifying = HashMap::new();
         let mut jwks = Vec::new();
         let mut next_change_at: Option<i64> = None;
@@ -251,37 +363,47 @@ impl KeyRing {
             if let Some(until) = info.published_until {
                 note_change(until);
             }
+            if let Some(end) = row.deactivated_at {
+                note_change(end);
+            }
+            let alg: SigningAlg = row
+                .alg
+                .parse()
+                .map_err(|e| anyhow!("signing key {} has an unknown algorithm: {e}", row.kid))?;
+            let signs_here = self.algs.contains(&alg);
             // Keys that sign now or soon are opened now, so a wrong master key is found at
             // start-up rather than at the moment of rotation.
-            if matches!(info.status, KeyStatus::Active | KeyStatus::Staged)
+            if signs_here
+                && matches!(info.status, KeyStatus::Active | KeyStatus::Staged)
                 && !decrypted.contains_key(&row.kid)
             {
                 let der = self.master_key.open(&seal_context(&row.kid), &row.private_sealed).map_err(|_| {
                     anyhow!("the master key cannot decrypt signing key {}: is TESSERA_MASTER_KEY (or its file) the one this database was created with?", row.kid)
                 })?;
-                let key_pair = RsaKeyPair::from_pkcs8(&der)
-                    .map_err(|e| anyhow!("signing key {} is not a valid RSA key: {e}", row.kid))?;
-                decrypted.insert(row.kid.clone(), Arc::new(key_pair));
+                let signer = Signer::parse(alg, &der)
+                    .map_err(|e| anyhow!("signing key {} is {e}", row.kid))?;
+                decrypted.insert(row.kid.clone(), signer);
             }
-            if info.status == KeyStatus::Active {
-                let key_pair = decrypted
+            if signs_here && info.status == KeyStatus::Active {
+                let signer = decrypted
                     .get(&row.kid)
                     .cloned()
                     .ok_or_else(|| anyhow!("active key {} was not decrypted", row.kid))?;
-                signing = Some(Arc::new(SigningKey {
-                    kid: row.kid.clone(),
-                    activates_at: row.activates_at,
-                    key_pair,
-                    access_header: encode_header(ACCESS_TYP, &row.kid),
-                    refresh_header: encode_header(REFRESH_TYP, &row.kid),
-                }));
+                signing.insert(
+                    alg,
+                    Arc::new(SigningKey {
+                        kid: row.kid.clone(),
+                        activates_at: row.activates_at,
+                        signer,
+                        access_header: encode_header(alg, ACCESS_TYP, &row.kid),
+                        refresh_header: encode_header(alg, REFRESH_TYP, &row.kid),
+                    }),
+                );
             }
-            let decoding = DecodingKey::from_rsa_components(&row.public_n, &row.public_e)
+            let (decoding, jwk) = public_key(alg, row)
                 .map_err(|e| anyhow!("signing key {} has a bad public part: {e}", row.kid))?;
-            verifying.insert(row.kid.clone(), decoding);
-            jwks.push(serde_json::json!({
-                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": row.kid, "n": row.public_n, "e": row.public_e,
-            }));
+            verifying.insert(row.kid.clone(), (alg, decoding));
+            jwks.push(jwk);
         }
         decrypted.retain(|kid, _| {
             infos
@@ -306,13 +428,20 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Signs `claims` with the active key into a compact JWS.
-    pub fn sign<T: Serialize>(&self, kind: TokenKind, claims: &T) -> Result<String> {
+    /// Signs `claims` with the active key of `alg` (see [`KeyRing::alg_for`]) into a
+    /// compact JWS.
+    pub fn sign<T: Serialize>(
+        &self,
+        kind: TokenKind,
+        alg: Option<SigningAlg>,
+        claims: &T,
+    ) -> Result<String> {
+        let alg = self.alg_for(alg);
         let set = self.current();
         let key = set
             .signing
-            .as_ref()
-            .ok_or_else(|| anyhow!("no active signing key"))?;
+            .get(&alg)
+            .ok_or_else(|| anyhow!("no active {alg} signing key"))?;
         let payload = serde_json::to_vec(claims)?;
         let header = match kind {
             TokenKind::Access => &key.access_header,
@@ -322,32 +451,31 @@ impl KeyRing {
         token.push_str(header);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let mut signature = vec![0u8; key.key_pair.public_modulus_len()];
-        key.key_pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &self.rng,
-                token.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| anyhow!("RSA signing failed"))?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&signature, &mut token);
+        key.signer.sign_into(&self.rng, &mut token)?;
         Ok(token)
     }
 
-    /// The kid that signs now.
+    /// The RS256 kid that signs now (the default algorithm's).
     pub fn active_kid(&self) -> Option<String> {
-        self.current().signing.as_ref().map(|k| k.kid.clone())
+        self.active_kid_for(SigningAlg::Rs256)
     }
 
-    /// When the active key started signing (unix milliseconds).
+    /// The kid that signs `alg` now.
+    pub fn active_kid_for(&self, alg: SigningAlg) -> Option<String> {
+        self.current().signing.get(&alg).map(|k| k.kid.clone())
+    }
+
+    /// When the active RS256 key started signing (unix milliseconds).
     pub fn active_since(&self) -> Option<i64> {
-        self.current().signing.as_ref().map(|k| k.activates_at)
+        self.current()
+            .signing
+            .get(&SigningAlg::Rs256)
+            .map(|k| k.activates_at)
     }
 
-    /// Verifies a token of `kind`: RS256 only, a known `kid`, the right `typ`, `iss`, `exp`
-    /// and `nbf` (30 s leeway), and `aud` when `audience` is given.
+    /// Verifies a token of `kind`: a known `kid` and exactly that key's algorithm (so no
+    /// `none`, no HMAC, no re-labelling), the right `typ`, `iss`, `exp` and `nbf` (30 s
+    /// leeway), and `aud` when `audience` is given.
     pub fn verify<T: DeserializeOwned>(
         &self,
         token: &str,
@@ -369,7 +497,10 @@ impl KeyRing {
     ) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| VerifyError::Invalid("malformed token"))?;
-        if header.alg != Algorithm::RS256 {
+        if !matches!(
+            header.alg,
+            Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA
+        ) {
             return Err(VerifyError::Invalid("unsupported token algorithm"));
         }
         let expected_typ = match kind {
@@ -384,8 +515,13 @@ impl KeyRing {
         }
         let kid = header.kid.ok_or(VerifyError::Invalid("token has no kid"))?;
         let set = self.current();
-        let key = set.verifying.get(&kid).ok_or(VerifyError::UnknownKid)?;
-        let mut validation = Validation::new(Algorithm::RS256);
+        let (key_alg, key) = set.verifying.get(&kid).ok_or(VerifyError::UnknownKid)?;
+        if header.alg != key_alg.jsonwebtoken() {
+            return Err(VerifyError::Invalid(
+                "token algorithm does not match its key",
+            ));
+        }
+        let mut validation = Validation::new(key_alg.jsonwebtoken());
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
@@ -428,7 +564,7 @@ impl KeyRing {
 impl KeySet {
     fn empty() -> Self {
         KeySet {
-            signing: None,
+            signing: HashMap::new(),
             verifying: HashMap::new(),
             jwks_body: Arc::new(r#"{"keys":[]}"#.to_string()),
             etag: Arc::new("\"empty\"".to_string()),
@@ -438,14 +574,60 @@ impl KeySet {
         }
     }
 
-    /// True when a key can sign.
+    /// True when the default algorithm, RS256, has a key that signs.
     pub fn can_sign(&self) -> bool {
-        self.signing.is_some()
+        self.signing.contains_key(&SigningAlg::Rs256)
+    }
+
+    /// True when every one of `algs` has a key that signs.
+    pub fn can_sign_all(&self, algs: &[SigningAlg]) -> bool {
+        algs.iter().all(|alg| self.signing.contains_key(alg))
     }
 }
 
-fn encode_header(typ: &str, kid: &str) -> String {
-    let header = serde_json::json!({ "alg": "RS256", "typ": typ, "kid": kid });
+/// The verifying key and the JWK of a stored key's public part.
+fn public_key(
+    alg: SigningAlg,
+    row: &SigningKeyRow,
+) -> Result<(DecodingKey, serde_json::Value), String> {
+    let part = |value: &Option<String>, name: &str| {
+        value
+            .clone()
+            .ok_or_else(|| format!("{} key without `{name}`", alg.as_str()))
+    };
+    match alg {
+        SigningAlg::Rs256 => {
+            let decoding = DecodingKey::from_rsa_components(&row.public_n, &row.public_e)
+                .map_err(|e| e.to_string())?;
+            let jwk = serde_json::json!({
+                "kty": "RSA", "use": "sig", "alg": "RS256", "kid": row.kid,
+                "n": row.public_n, "e": row.public_e,
+            });
+            Ok((decoding, jwk))
+        }
+        SigningAlg::Es256 => {
+            let (x, y) = (part(&row.public_x, "x")?, part(&row.public_y, "y")?);
+            let decoding = DecodingKey::from_ec_components(&x, &y).map_err(|e| e.to_string())?;
+            let jwk = serde_json::json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": row.kid,
+                "x": x, "y": y,
+            });
+            Ok((decoding, jwk))
+        }
+        SigningAlg::EdDsa => {
+            let x = part(&row.public_x, "x")?;
+            let decoding = DecodingKey::from_ed_components(&x).map_err(|e| e.to_string())?;
+            let jwk = serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": row.kid,
+                "x": x,
+            });
+            Ok((decoding, jwk))
+        }
+    }
+}
+
+fn encode_header(alg: SigningAlg, typ: &str, kid: &str) -> String {
+    let header = serde_json::json!({ "alg": alg.as_str(), "typ": typ, "kid": kid });
     URL_SAFE_NO_PAD.encode(header.to_string())
 }
 

@@ -1,6 +1,7 @@
 //! Tokens: claim sets, signing keys (generation, lifecycle, the in-memory key ring), and
 //! verification. Knows nothing of HTTP.
 
+pub mod algs;
 pub mod claims;
 pub mod keygen;
 pub mod keyring;

@@ -16,6 +16,11 @@ use crate::helpers::*;
 /// Runs `tessera ARGS` against `app`'s database and master key, with `stdin` piped in (so
 /// not a terminal), and nothing else from this process's environment.
 async fn tessera(app: &TestApp, args: &[&str], stdin: &str) -> Output {
+    tessera_with(app, args, stdin, &[]).await
+}
+
+/// [`tessera`] with more environment variables.
+async fn tessera_with(app: &TestApp, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let database = match &app.settings.database {
         DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
         DatabaseUrl::Postgres(url) => url.clone(),
@@ -36,6 +41,7 @@ async fn tessera(app: &TestApp, args: &[&str], stdin: &str) -> Output {
         .env("TESSERA_MASTER_KEY", master_key)
         .env("TESSERA_ARGON2_MEMORY_KIB", "1024")
         .env("TESSERA_ARGON2_ITERATIONS", "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -268,5 +274,49 @@ both_backends! {
         assert_eq!(retired, [old.as_str()]);
         let line = failure_line(&tessera(&app, &["keys", "retire", &old], "").await);
         assert!(line.contains(&old), "{line}");
+    }
+}
+
+both_backends! {
+    async fn the_cli_sets_token_algs_and_rotates_one_algorithm(backend) {
+        let app = spawn_app_with(backend, crate::algs::all_algs).await;
+        let all = [("TESSERA_SIGNING_ALGS", "RS256, ES256, EdDSA")];
+        // With the default configuration ES256 is not offered: refused, nothing created.
+        let line = failure_line(&tessera(&app, &["clients", "create", "ec", "--grant", "client_credentials", "--token-alg", "ES256"], "").await);
+        assert!(line.contains("token_alg"), "{line}");
+        let line = failure_line(&tessera_with(&app, &["clients", "create", "ec", "--grant", "client_credentials", "--token-alg", "HS256"], "", &all).await);
+        assert!(line.contains("token_alg"), "{line}");
+        assert_eq!(stdout_json(&tessera(&app, &["clients", "list"], "").await), json!([]));
+
+        let created = stdout_json(&tessera_with(&app, &["clients", "create", "ec", "--grant", "client_credentials", "--token-alg", "ES256"], "", &all).await);
+        let secret = created["client_secret"].as_str().unwrap().to_string();
+        let listed = stdout_json(&tessera_with(&app, &["clients", "list"], "", &all).await);
+        assert_eq!(listed[0]["token_alg"], "ES256");
+        let issued = tokens(app.token(&[("grant_type", "client_credentials"), ("client_id", "ec"), ("client_secret", &secret)]).await).await;
+        assert_eq!(header(&issued.access_token)["alg"], "ES256");
+
+        let keys = stdout_json(&tessera_with(&app, &["keys", "list"], "", &all).await);
+        for alg in ["RS256", "ES256", "EdDSA"] {
+            assert_eq!(keys.as_array().unwrap().iter().filter(|k| k["alg"] == alg && k["status"] == "active").count(), 1, "{alg} in {keys}");
+        }
+        let old_rs = app.state.keys.active_kid().unwrap();
+        let old_es = app.state.keys.active_kid_for(tessera::tokens::algs::SigningAlg::Es256).unwrap();
+        let rotated = stdout_json(&tessera_with(&app, &["keys", "rotate", "--alg", "ES256"], "", &all).await);
+        let new_es = rotated["active_kids"]["ES256"].as_str().unwrap().to_string();
+        assert_eq!(rotated["active_kids"].as_object().unwrap().len(), 1, "{rotated}");
+        assert_ne!(new_es, old_es);
+        eventually("the server signs ES256 with the new key", || async {
+            let issued = tokens(app.token(&[("grant_type", "client_credentials"), ("client_id", "ec"), ("client_secret", &secret)]).await).await;
+            header(&issued.access_token)["kid"] == new_es.as_str()
+        }).await;
+        assert_eq!(app.state.keys.active_kid(), Some(old_rs), "RS256 did not rotate");
+        let line = failure_line(&tessera_with(&app, &["keys", "rotate", "--alg", "ES384"], "", &all).await);
+        assert!(line.contains("alg"), "{line}");
+
+        // Started without ES256, tessera names the client it now signs for with RS256.
+        let output = tessera(&app, &["keys", "list"], "").await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("client ec has token_alg ES256"), "{stderr}");
+        stdout_json(&output);
     }
 }

@@ -139,6 +139,15 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
         ("TESSERA_MASTER_KEY", "c2hvcnQ="),
         ("TESSERA_KEY_BITS", "1024"),
         ("TESSERA_LOGIN_RATE_LIMIT", "lots"),
+        ("TESSERA_SIGNING_ALGS", ""),
+        ("TESSERA_SIGNING_ALGS", "ES256"),
+        ("TESSERA_SIGNING_ALGS", "ES256,EdDSA"),
+        ("TESSERA_SIGNING_ALGS", "RS256,HS256"),
+        ("TESSERA_SIGNING_ALGS", "RS256,none"),
+        ("TESSERA_SIGNING_ALGS", "RS256,ES384"),
+        ("TESSERA_SIGNING_ALGS", "RS256, ES256, RS256"),
+        ("TESSERA_SIGNING_ALGS", "rs256"),
+        ("TESSERA_SIGNING_ALGS", "RS256,,ES256"),
     ] {
         let output = tessera_command(dir.path())
             .arg("serve")

@@ -127,6 +127,7 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
         scopes: vec!["profile".into(), "email".into()],
         key_rotation_interval: 30 * 86_400,
         key_source: KeySource::Pool(fixture_keys()),
+        signing_algs: vec![tessera::tokens::algs::SigningAlg::Rs256],
         key_poll_interval: 1,
         jwks_max_age: 300,
         registration_open: true,

@@ -69,10 +69,11 @@ fn rotate(app: &TestApp) -> String {
         &state.master_key,
         now_ms(),
         &test_operator(),
+        None,
     )
     .unwrap();
     state.sync_keys().unwrap();
-    kid
+    kid.into_iter().next().unwrap().1
 }
 
 /// Retires `kid`, as `tessera keys retire` does, and reloads this instance's keys.
@@ -445,8 +446,18 @@ both_backends! {
 
 /// Opens `count` instances at the same moment on one empty database.
 async fn open_at_once(backend: Backend, count: usize) -> Vec<AppState> {
+    open_at_once_with(backend, count, |_| {}).await
+}
+
+/// [`open_at_once`] with adjusted settings.
+async fn open_at_once_with(
+    backend: Backend,
+    count: usize,
+    configure: impl FnOnce(&mut tessera::config::Settings),
+) -> Vec<AppState> {
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(fresh_database(&backend, dir.path()));
+    let mut settings = test_settings(fresh_database(&backend, dir.path()));
+    configure(&mut settings);
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(count));
     let tasks: Vec<_> = (0..count)
         .map(|_| {
@@ -475,6 +486,23 @@ both_backends! {
         let active = kids_with(&states[0], KeyStatus::Active);
         for state in &states {
             assert_eq!(state.keys.active_kid(), Some(active[0].clone()));
+        }
+    }
+
+    async fn instances_starting_at_once_end_with_exactly_one_active_key_per_algorithm(backend) {
+        use tessera::tokens::algs::SigningAlg;
+        let states = open_at_once_with(backend, 4, crate::algs::all_algs).await;
+        let infos = key_infos(&states[0]);
+        assert_eq!(infos.len(), 6, "{infos:?}");
+        for alg in SigningAlg::ALL {
+            let of_alg = |status| infos.iter().filter(|i| i.alg == alg.as_str() && i.status == status).count();
+            assert_eq!(of_alg(KeyStatus::Active), 1, "{alg}: {infos:?}");
+            assert_eq!(of_alg(KeyStatus::Staged), 1, "{alg}: {infos:?}");
+            let active = states[0].keys.active_kid_for(alg);
+            assert!(active.is_some());
+            for state in &states {
+                assert_eq!(state.keys.active_kid_for(alg), active);
+            }
         }
     }
 }

@@ -475,7 +475,7 @@ async fn expired_tokens_are_refused_as_expired() {
     let expired = app
         .state
         .keys
-        .sign(tessera::tokens::keyring::TokenKind::Access, &claims)
+        .sign(tessera::tokens::keyring::TokenKind::Access, None, &claims)
         .unwrap();
     let body = assert_error(
         app.get_bearer("/userinfo", &expired).await,

@@ -9,6 +9,7 @@ mod admin_audit;
 mod admin_clients;
 mod admin_keys;
 mod admin_users;
+mod algs;
 mod architecture;
 mod bad_input;
 mod browser;

@@ -65,8 +65,8 @@ fn real_tokens() -> &'static (String, String) {
         };
         let keys = &state().keys;
         (
-            keys.sign(TokenKind::Access, &access).unwrap(),
-            keys.sign(TokenKind::Refresh, &refresh).unwrap(),
+            keys.sign(TokenKind::Access, None, &access).unwrap(),
+            keys.sign(TokenKind::Refresh, None, &refresh).unwrap(),
         )
     })
 }

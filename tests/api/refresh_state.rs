@@ -168,7 +168,7 @@ both_backends! {
                 "iat": iat, "exp": expires, "jti": jti, "sid": sid,
                 "client_id": "first-party", "type": "refresh",
             });
-            app.state.keys.sign(TokenKind::Refresh, &claims).unwrap()
+            app.state.keys.sign(TokenKind::Refresh, None, &claims).unwrap()
         };
         let current = old_form("old-1", "s-rotated", now - 300);
         let secret = app.confidential_client("resource-api");

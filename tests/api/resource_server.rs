@@ -91,6 +91,7 @@ fn rotate(app: &TestApp) {
         &state.master_key,
         now_ms(),
         &test_operator(),
+        None,
     )
     .unwrap();
     state.sync_keys().unwrap();
@@ -174,7 +175,11 @@ async fn the_rust_example_accepts_access_tokens_and_refuses_everything_else() {
     expired["iat"] = json!(past - 900);
     expired["nbf"] = json!(past - 900);
     expired["exp"] = json!(past);
-    let expired = app.state.keys.sign(TokenKind::Access, &expired).unwrap();
+    let expired = app
+        .state
+        .keys
+        .sign(TokenKind::Access, None, &expired)
+        .unwrap();
     let (status, body) = api.me(&expired).await;
     assert_eq!(
         (status, body["error_description"].as_str()),

@@ -128,7 +128,11 @@ async fn flask_jwt_extended_protects_routes_with_tessera_tokens() {
     expired["iat"] = json!(past - 900);
     expired["nbf"] = json!(past - 900);
     expired["exp"] = json!(past);
-    let expired = app.state.keys.sign(TokenKind::Access, &expired).unwrap();
+    let expired = app
+        .state
+        .keys
+        .sign(TokenKind::Access, None, &expired)
+        .unwrap();
     run_script(
         &python,
         "verify_flask.py",

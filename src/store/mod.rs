@@ -339,8 +339,8 @@ where
 /// How many rows one purge statement deletes at most.
 pub const PURGE_BATCH: i64 = 1000;
 
-/// Runs a deleting batch (the keys of at most [`PURGE_BATCH`] rows, then their deletion) until one comes
-/// back short; returns the total. Each batch commits on its own, so a purge of a big
+/// Runs a deleting batch (the keys of at most [`PURGE_BATCH`] rows, then their deletion)
+/// until one comes back short; returns the total. Each batch commits on its own, so a purge of a big
 /// backlog never holds a lock for long, and other writers interleave between batches.
 pub fn in_batches(mut batch: impl FnMut() -> QueryResult<usize>) -> QueryResult<usize> {
     let mut total = 0;

@@ -557,12 +557,19 @@ async fn a_rust_resource_server_verifies_access_tokens_offline_with_the_jwks() {
     let refresh = tokens.refresh_token.unwrap();
     let refused = verify_as_resource_server(&jwks, &refresh, issuer, issuer).unwrap_err();
     assert!(refused.contains("not an access token"), "{refused}");
-    // The signature, issuer and audience of a refresh token check out (its audience is the
-    // issuer, the default access audience too): only `typ`/`type` tell it apart.
+    // Without the `typ`/`type` checks its audience alone refuses it (SPEC §6.1): it is the
+    // token endpoint, not the issuer that is the default access audience. Signature and
+    // issuer check out.
     let key = DecodingKey::from_jwk(jwks.find(&kid_of(&refresh)).unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[issuer]);
+    let refused = jsonwebtoken::decode::<Value>(&refresh, &key, &validation).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        &jsonwebtoken::errors::ErrorKind::InvalidAudience
+    );
+    validation.set_audience(&[format!("{issuer}/oauth/token")]);
     let data = jsonwebtoken::decode::<Value>(&refresh, &key, &validation).unwrap();
     assert_eq!(data.claims["type"], "refresh");
 

@@ -65,7 +65,8 @@ async fn access_tokens_carry_the_contract_claims_and_header() {
     let refresh = tokens.refresh_token.unwrap();
     assert_eq!(header_of(&refresh)["typ"], "refresh+jwt");
     let refresh_claims = crate::helpers::claims(&refresh);
-    assert_eq!(refresh_claims["aud"], "http://tessera.test");
+    // SPEC §6.1: the token endpoint, never an access-token audience.
+    assert_eq!(refresh_claims["aud"], "http://tessera.test/oauth/token");
     assert_eq!(refresh_claims["type"], "refresh");
     assert_eq!(refresh_claims["sid"], claims["sid"]);
 }

@@ -176,6 +176,19 @@ both_backends! {
         assert_error(response, 429, "rate_limited").await;
     }
 
+    async fn parallel_wrong_codes_cannot_outrun_the_lock(backend) {
+        let app = slow_hashing_app(backend).await;
+        let (mut authenticator, _) = app.user_with_mfa("alice").await;
+        let mfa_token = app.mfa_token("alice").await;
+        let wrong = authenticator.wrong_code();
+        let burst = (0..16).map(|_| app.mfa_otp(&mfa_token, &wrong));
+        let (invalid, limited) = tally(join_all(burst).await).await;
+        assert_eq!(invalid + limited, 16);
+        assert!(invalid <= THRESHOLD as usize + hashing_slots(), "{invalid} codes checked");
+        let code = authenticator.next_code().await;
+        assert_error(app.mfa_otp(&mfa_token, &code).await, 429, "rate_limited").await;
+    }
+
     async fn an_unknown_username_locks_exactly_like_a_real_one(backend) {
         let app = spawn_app_with(backend, |s| s.lockout_threshold = THRESHOLD).await;
         app.register("alice", PASSWORD).await;

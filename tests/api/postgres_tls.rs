@@ -47,9 +47,10 @@ impl TlsPostgres {
 
         // verify-full checks the host name the URL uses (127.0.0.1) against the names here.
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &ca).unwrap();
 
@@ -61,7 +62,9 @@ impl TlsPostgres {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
             let mut conf = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
-            conf.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+            conf.push_str(
+                "\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            );
             std::fs::write(data.join("postgresql.conf"), conf).unwrap();
             std::fs::write(
                 data.join("pg_hba.conf"),
@@ -148,7 +151,10 @@ async fn tessera_serves_and_issues_tokens_on_postgres_over_verified_tls() {
         .unwrap();
     assert_eq!(login.status().as_u16(), 200);
     let issued = tokens(login).await;
-    let kid = header(&issued.access_token)["kid"].as_str().unwrap().to_string();
+    let kid = header(&issued.access_token)["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let jwks: serde_json::Value = client
         .get(format!("{}/.well-known/jwks.json", server.address))
         .send()
@@ -158,7 +164,11 @@ async fn tessera_serves_and_issues_tokens_on_postgres_over_verified_tls() {
         .await
         .unwrap();
     assert!(
-        jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid),
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"] == kid),
         "the signing key, read from PostgreSQL, is published: {jwks}"
     );
     let refreshed = client

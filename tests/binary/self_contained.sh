@@ -15,6 +15,8 @@ say() { printf -- '--- %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 work="$(mktemp -d)"
+# The PostgreSQL server, running as postgres, must reach its folder inside.
+chmod 0755 "$work"
 pids=()
 pg_data=""
 cleanup() {

@@ -199,6 +199,7 @@ pub fn create_client(
                     "scopes": client.scopes,
                     "audience": client.audience,
                     "refresh_cookie": client.refresh_cookie,
+                    "token_alg": client.token_alg,
                 })),
             now,
         )?;

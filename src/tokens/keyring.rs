@@ -64,8 +64,16 @@ pub struct KeyInfo {
 /// `max_token_lifetime_ms` is how long a token signed at the last moment of a key's signing
 /// period stays valid.
 pub fn classify(rows: &[SigningKeyRow], now_ms: i64, max_token_lifetime_ms: i64) -> Vec<KeyInfo> {
+    // RS256 first, then ES256 and EdDSA: the JWKS lists keys in this order, and a naive
+    // verifier that takes the first key keeps working when an algorithm is added.
     let mut algs: Vec<&str> = rows.iter().map(|r| r.alg.as_str()).collect();
-    algs.sort_unstable();
+    algs.sort_unstable_by_key(|alg| {
+        (
+            alg.parse::<SigningAlg>().ok().is_none(),
+            alg.parse::<SigningAlg>().ok(),
+            *alg,
+        )
+    });
     algs.dedup();
     let mut infos = Vec::with_capacity(rows.len());
     for alg in algs {

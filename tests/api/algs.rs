@@ -214,6 +214,8 @@ both_backends! {
                 other => panic!("unexpected alg {other}"),
             }
         }
+        let algs: Vec<&str> = keys["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+        assert_eq!(algs, ["RS256", "RS256", "ES256", "ES256", "EdDSA", "EdDSA"], "RS256 keys come first");
         // An active and a staged key per algorithm.
         for alg in ["RS256", "ES256", "EdDSA"] {
             assert_eq!(kid_of(&keys, alg).len(), 2, "{alg} keys in {keys}");

@@ -95,11 +95,11 @@ impl Successor {
     fn sign(self, state: &AppState, client: &Client) -> Result<String> {
         match self {
             Successor::Signed(token) => Ok(token),
-            Successor::Unsigned(claims) => Ok(state.keys.sign(
-                TokenKind::Refresh,
-                client.signing_alg(),
-                &claims,
-            )?),
+            Successor::Unsigned(claims) => {
+                Ok(state
+                    .keys
+                    .sign(TokenKind::Refresh, client.signing_alg(), &claims)?)
+            }
         }
     }
 }
@@ -146,10 +146,9 @@ pub fn exchange(
     // Within a grace period the successor is kept sealed in the session row, so it must be
     // signed before the write; otherwise it is signed after it.
     let (successor, sealed) = if grace > 0 {
-        let token =
-            state
-                .keys
-                .sign(TokenKind::Refresh, client.signing_alg(), &successor_claims)?;
+        let token = state
+            .keys
+            .sign(TokenKind::Refresh, client.signing_alg(), &successor_claims)?;
         let sealed = crate::crypto::seal_with(
             &successor_key(&claims.jti),
             "refresh successor",

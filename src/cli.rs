@@ -102,6 +102,21 @@ pub enum ClientsCommand {
         /// Deliver refresh tokens as an HttpOnly cookie.
         #[arg(long)]
         refresh_cookie: bool,
+        /// A redirect URI for the authorization code flow (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where the browser may go after signing out (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// The name users see on the consent page.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// A first-party client: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Where tessera tells the client a session ended.
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
     },
     /// List stored clients as a JSON array.
     List,
@@ -335,6 +350,11 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
             scopes,
             audience,
             refresh_cookie,
+            redirect_uris,
+            post_logout_redirect_uris,
+            name,
+            first_party,
+            backchannel_logout_uri,
         } => {
             let new = NewClient {
                 client_id,
@@ -343,6 +363,11 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
                 scopes: (!scopes.is_empty()).then_some(scopes),
                 audience,
                 refresh_cookie,
+                redirect_uris,
+                post_logout_redirect_uris,
+                name,
+                first_party,
+                backchannel_logout_uri,
                 ..Default::default()
             };
             let created = admin::create_client(&mut conn, new, &cli_operator(), now)?;

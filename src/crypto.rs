@@ -84,6 +84,18 @@ impl MasterKey {
         seal_with(&self.0, context, plaintext)
     }
 
+    /// HMAC-SHA256 of `data` under a key derived from the master key for `purpose`, as
+    /// base64url: values every instance can recompute and nobody else can forge.
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> String {
+        use aws_lc_rs::hmac;
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.0),
+            format!("tessera derive: {purpose}").as_bytes(),
+        );
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()), data);
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
+    }
+
     /// Decrypts what [`MasterKey::seal`] produced with the same context.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>> {
         open_with(&self.0, context, sealed)

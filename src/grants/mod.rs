@@ -1,6 +1,7 @@
 //! The token endpoint's grants (RFC 6749 §4): what each checks and what it issues. Grants take
 //! plain values and a database connection; they never see HTTP.
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod mfa_otp;
 pub mod password;
@@ -192,6 +193,38 @@ pub fn start_session(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
+    let sign_in = SignIn {
+        amr: amr.iter().map(|m| m.to_string()).collect(),
+        auth_time: now,
+        fresh: true,
+    };
+    start_session_for(conn, state, user, client, scope, &sign_in, context, now)
+        .map(|(issued, _)| issued)
+}
+
+/// How the user proved who they are, for a session started later than the proof (the
+/// authorization code flow signs in on a page and starts the session at the code exchange).
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+    /// A credential was entered for this very grant.
+    pub fresh: bool,
+}
+
+/// [`start_session`] for a sign-in made earlier; also answers the new session's id.
+#[allow(clippy::too_many_arguments)]
+pub fn start_session_for(
+    conn: &mut DbConnection,
+    state: &AppState,
+    user: &User,
+    client: &Client,
+    scope: &[String],
+    sign_in: &SignIn,
+    context: &RequestContext,
+    now: i64,
+) -> Result<(IssuedTokens, String)> {
+    let amr = &sign_in.amr;
     let ttl = client
         .refresh_token_ttl
         .unwrap_or(state.settings.refresh_token_ttl);
@@ -201,7 +234,7 @@ pub fn start_session(
         client_id: client.client_id.clone(),
         scope: scope.join(" "),
         amr: serde_json::to_string(amr).map_err(|e| Error::internal("encoding amr", e))?,
-        auth_time: now,
+        auth_time: sign_in.auth_time,
         user_agent: context
             .user_agent
             .clone()
@@ -214,8 +247,15 @@ pub fn start_session(
         revoke_reason: None,
     };
     sessions::insert(conn, &session)?;
-    let (access_token, expires_in) =
-        sign_user_access_token(state, user, client, &session, &session.scope, true, now)?;
+    let (access_token, expires_in) = sign_user_access_token(
+        state,
+        user,
+        client,
+        &session,
+        &session.scope,
+        sign_in.fresh,
+        now,
+    )?;
     let refresh = client
         .allows_grant(crate::clients::grant::REFRESH_TOKEN)
         .then(|| sign_refresh_token(state, &session, now))
@@ -223,13 +263,16 @@ pub fn start_session(
     if let Some(refresh) = &refresh {
         refresh_tokens::insert(conn, &refresh.row)?;
     }
-    Ok(IssuedTokens {
-        access_token,
-        expires_in,
-        refresh_token: refresh.map(|r| r.token),
-        scope: session.scope,
-        refresh_cookie: client.refresh_cookie,
-    })
+    Ok((
+        IssuedTokens {
+            access_token,
+            expires_in,
+            refresh_token: refresh.map(|r| r.token),
+            scope: session.scope,
+            refresh_cookie: client.refresh_cookie,
+        },
+        session.id,
+    ))
 }
 
 #[cfg(test)]

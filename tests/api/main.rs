@@ -10,6 +10,7 @@ mod admin_clients;
 mod admin_keys;
 mod admin_users;
 mod architecture;
+mod authorize;
 mod bad_input;
 mod browser;
 mod cli;

@@ -170,7 +170,11 @@ pub fn clients(app: &TestApp) {
         public: true,
         grant_types: Some(vec!["authorization_code".into()]),
         scopes: Some(vec!["profile".into(), "email".into()]),
-        redirect_uris: vec![THIRD_REDIRECT.into(), "com.partner.app:/cb".into()],
+        redirect_uris: vec![
+            THIRD_REDIRECT.into(),
+            "com.partner.app:/cb".into(),
+            "http://127.0.0.1/partner".into(),
+        ],
         name: Some("Partner Reports".into()),
         ..Default::default()
     });

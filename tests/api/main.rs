@@ -13,6 +13,7 @@ mod architecture;
 mod authorize;
 mod bad_input;
 mod browser;
+mod browser_pages;
 mod cli;
 mod client_credentials;
 mod crash;

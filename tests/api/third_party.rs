@@ -28,6 +28,16 @@ pub(crate) fn python() -> Option<PathBuf> {
 /// Runs `tests/python/<script>` with `env` (and no inherited `TESSERA_*`); fails the test
 /// with the script's output unless it exits 0.
 pub(crate) async fn run_script(python: &Path, script: &str, env: &[(&str, &str)]) {
+    run_script_for(python, script, env, 60).await
+}
+
+/// [`run_script`] with a longer allowance, for scripts that drive a browser.
+pub(crate) async fn run_script_for(
+    python: &Path,
+    script: &str,
+    env: &[(&str, &str)],
+    seconds: u64,
+) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = tokio::process::Command::new(python);
     command
@@ -41,7 +51,7 @@ pub(crate) async fn run_script(python: &Path, script: &str, env: &[(&str, &str)]
         }
     }
     command.envs(env.iter().copied());
-    let output = tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+    let output = tokio::time::timeout(std::time::Duration::from_secs(seconds), command.output())
         .await
         .unwrap_or_else(|_| panic!("{script} did not finish"))
         .unwrap_or_else(|e| panic!("running {} failed: {e}", python.display()));

@@ -41,12 +41,17 @@ pub struct LoginForm {
     otp: Option<String>,
 }
 
-fn client_name_for(page: &PageContext, return_to: &Option<String>) -> Option<String> {
-    let _ = page;
-    return_to.as_ref().and_then(|r| {
-        crate::authorize::AuthorizationRequest::parse(r.split_once('?').map_or("", |(_, q)| q))
-            .client_id
+/// The name of the client whose authorization request waits behind `return_to`.
+async fn client_name_for(page: &PageContext, return_to: &Option<String>) -> Option<String> {
+    let query = return_to.as_deref()?.split_once('?')?.1;
+    let client_id = crate::authorize::AuthorizationRequest::parse(query).client_id?;
+    blocking(&page.state, move |conn, state| {
+        crate::clients::find(conn, &client_id, &state.settings.scopes)
     })
+    .await
+    .ok()
+    .flatten()
+    .map(|client| client.display_name().to_string())
 }
 
 /// `?return_to=…` for links between the sign-in and sign-up pages.
@@ -64,7 +69,8 @@ struct LoginView<'a> {
     mfa_token: Option<&'a str>,
 }
 
-fn login_page(page: &PageContext, status: StatusCode, view: LoginView<'_>) -> HttpResponse {
+async fn login_page(page: &PageContext, status: StatusCode, view: LoginView<'_>) -> HttpResponse {
+    let client_name = client_name_for(page, view.return_to).await;
     page.page(
         status,
         "login.html",
@@ -80,7 +86,7 @@ fn login_page(page: &PageContext, status: StatusCode, view: LoginView<'_>) -> Ht
             error => view.error,
             notice => view.notice,
             mfa_token => view.mfa_token,
-            client_name => client_name_for(page, view.return_to),
+            client_name => client_name,
             signup_open => page.state.settings.registration_open,
         },
     )
@@ -117,7 +123,8 @@ pub async fn login_form(
             notice,
             mfa_token: None,
         },
-    ))
+    )
+    .await)
 }
 
 /// `POST /login`: checks the password (and then the code, for users with MFA on) and starts
@@ -201,7 +208,8 @@ pub async fn login(
                             notice: None,
                             mfa_token: Some(&mfa_token),
                         },
-                    ))
+                    )
+                    .await)
                 }
                 other => other,
             }
@@ -263,7 +271,8 @@ pub async fn login(
                 notice: None,
                 mfa_token: Some(&mfa_token),
             },
-        )),
+        )
+        .await),
         Err(Error::InvalidGrant(message)) => Ok(login_page(
             &page,
             StatusCode::BAD_REQUEST,
@@ -278,7 +287,8 @@ pub async fn login(
                 notice: None,
                 mfa_token: None,
             },
-        )),
+        )
+        .await),
         Err(e) => Ok(page.error_for(&e)),
     }
 }

@@ -56,7 +56,9 @@ pub fn exchange(
         };
         if code.used_at.is_some() || code_store::spend(conn, &hash, now)? != 1 {
             // A replay: whoever holds this code may be an attacker, so the session the
-            // first exchange started ends now (RFC 6749 §4.1.2, RFC 9700 §4.5).
+            // first exchange started ends now (RFC 6749 §4.1.2, RFC 9700 §4.5). Read again:
+            // a concurrent first exchange may have committed its session since.
+            let code = code_store::find(conn, &hash)?.unwrap_or(code);
             if let Some(sid) = &code.session_id {
                 if sessions::revoke(conn, sid, now, "authorization code reused")? > 0 {
                     state.metrics.revocations.inc();

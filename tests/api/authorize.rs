@@ -447,8 +447,9 @@ both_backends! {
 
         let me = tokens(app.token(&[("grant_type", "password"), ("username", "dave"), ("password", PASSWORD)]).await).await;
         let listed: Value = app.get_bearer("/account/consents", &me.access_token).await.json().await.unwrap();
-        assert_eq!(listed[0]["client_id"], THIRD);
-        assert_eq!(listed[0]["scopes"], json!(["profile"]));
+        assert_eq!(listed["items"][0]["client_id"], THIRD);
+        assert_eq!(listed["items"][0]["scopes"], json!(["profile"]));
+        assert_eq!(listed["next_cursor"], Value::Null);
         let response = call(&app, Method::DELETE, &format!("/account/consents/{THIRD}"), Some(&me.access_token), None).await;
         assert_eq!(response.status().as_u16(), 204);
         assert_eq!(app.get_bearer("/userinfo", &issued.access_token).await.status().as_u16(), 401, "that client's sessions ended");
@@ -548,6 +549,28 @@ both_backends! {
         assert_eq!(location(&response), "/login");
         let pkce = new_pkce();
         let response = browser.get(&authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[("prompt", "none")])).await;
+        assert_eq!(params(&location(&response))["error"], "login_required");
+    }
+
+    async fn max_age_asks_again_for_an_older_sign_in_and_login_hint_fills_the_username(backend) {
+        let app = spawn_app(backend).await;
+        clients(&app);
+        app.register("ivy", PASSWORD).await;
+        let mut browser = Browser::new(&app);
+        let pkce = new_pkce();
+        let response = browser.get(&authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[("login_hint", "ivy")])).await;
+        let login = location(&response);
+        assert!(login.contains("login_hint=ivy"), "{login}");
+        let html = browser.get(&login).await.text().await.unwrap();
+        assert!(html.contains("value=\"ivy\""), "pre-filled");
+        assert!(html.contains("The SPA"), "names the client");
+        assert_eq!(browser.sign_in("ivy", PASSWORD).await.status().as_u16(), 303);
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        let response = browser.get(&authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[("max_age", "60")])).await;
+        assert!(location(&response).starts_with(SPA_REDIRECT), "recent enough");
+        let response = browser.get(&authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[("max_age", "1")])).await;
+        assert!(location(&response).starts_with("/login?"), "too old: sign in again");
+        let response = browser.get(&authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[("max_age", "1"), ("prompt", "none")])).await;
         assert_eq!(params(&location(&response))["error"], "login_required");
     }
 

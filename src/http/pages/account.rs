@@ -342,7 +342,7 @@ pub async fn account_action(
     tag = "account",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The user's consents, by client id", body = Vec<ConsentView>),
+        (status = 200, description = "The user's consents, by client id (one page: `next_cursor` is null)", body = crate::admin::Page<ConsentView>),
         (status = 401, response = Unauthorized),
         (status = 503, response = Unavailable),
         (status = "default", response = OtherError),
@@ -360,7 +360,10 @@ pub async fn list_consents(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(items))
+        .json(crate::admin::Page {
+            items,
+            next_cursor: None,
+        }))
 }
 
 /// `DELETE /account/consents/{client_id}`: withdraws a consent and ends that client's

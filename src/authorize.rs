@@ -187,10 +187,10 @@ pub fn pkce_shaped(value: &str) -> bool {
 pub fn validate(
     target: Target,
     request: &AuthorizationRequest,
-) -> std::result::Result<Validated, (Target, RedirectError)> {
+) -> std::result::Result<Validated, Box<(Target, RedirectError)>> {
     macro_rules! fail {
         ($code:literal, $($arg:tt)*) => {
-            return Err((target, RedirectError::new($code, format!($($arg)*))))
+            return Err(Box::new((target, RedirectError::new($code, format!($($arg)*)))))
         };
     }
     if let Some(name) = request.repeated.first() {
@@ -237,7 +237,7 @@ pub fn validate(
         Ok(scope) => scope,
         Err(e) => {
             let error = RedirectError::from_error(&e);
-            return Err((target, error));
+            return Err(Box::new((target, error)));
         }
     };
     let (mut none, mut login, mut consent) = (false, false, false);

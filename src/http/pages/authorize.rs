@@ -29,7 +29,7 @@ fn scope_text(scope: &str) -> &'static str {
 
 enum Checked {
     Page(HttpResponse),
-    Redirect(Target, RedirectError),
+    Redirect(Box<(Target, RedirectError)>),
     Valid(Box<Validated>),
 }
 
@@ -55,7 +55,7 @@ async fn check(page: &PageContext, query: &str) -> Checked {
     };
     match authorize::validate(target, &request) {
         Ok(valid) => Checked::Valid(Box::new(valid)),
-        Err((target, error)) => Checked::Redirect(target, error),
+        Err(refused) => Checked::Redirect(refused),
     }
 }
 
@@ -168,7 +168,7 @@ pub async fn authorize(req: HttpRequest) -> Result<HttpResponse, Error> {
     let query = req.query_string().to_string();
     let valid = match check(&page, &query).await {
         Checked::Page(response) => return Ok(response),
-        Checked::Redirect(target, error) => return Ok(redirect_error(&page, &target, &error)),
+        Checked::Redirect(refused) => return Ok(redirect_error(&page, &refused.0, &refused.1)),
         Checked::Valid(valid) => *valid,
     };
     let session = match current_session(&req, &page.state).await {
@@ -224,7 +224,7 @@ pub async fn consent(
     let query = form.request.unwrap_or_default();
     let valid = match check(&page, &query).await {
         Checked::Page(response) => return Ok(response),
-        Checked::Redirect(target, error) => return Ok(redirect_error(&page, &target, &error)),
+        Checked::Redirect(refused) => return Ok(redirect_error(&page, &refused.0, &refused.1)),
         Checked::Valid(valid) => *valid,
     };
     let session = match current_session(&req, &page.state).await {

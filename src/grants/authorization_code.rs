@@ -141,7 +141,7 @@ mod tests {
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {
         assert_eq!(
-            s256("dBjftJeZ4CVP-mJ0P6GyYsY8vSkyH4tUtQVfjdkYGDrL"),
+            s256("dBjftJeZ4CVP-mJ0P6GyYsY8vSkyH4tUtQVfjdkYGDr"),
             "E9Melhoa2OwvFrEjtdTUQPxfTfoOXfkA-hq5m_FQ7cM"
         );
     }

@@ -485,7 +485,10 @@ both_backends! {
         // Five failures on the page lock the account for the password grant too.
         let response = app.token(&[("grant_type", "password"), ("username", "erin"), ("password", PASSWORD)]).await;
         assert_eq!(response.status().as_u16(), 429);
-        assert_eq!(browser.sign_in("erin", PASSWORD).await.status().as_u16(), 429);
+        let locked = browser.sign_in("erin", PASSWORD).await;
+        assert_eq!(locked.status().as_u16(), 429, "a right password during the lock is refused");
+        assert!(locked.headers().contains_key("retry-after"));
+        assert!(locked.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let audit: Vec<String> = {
             let mut conn = app.state.db.get().unwrap();
             tessera::admin::list_audit(&mut conn, Default::default(), None, 500).unwrap().items.into_iter().map(|e| e.event_type).collect()

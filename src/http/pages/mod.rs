@@ -203,11 +203,17 @@ impl PageContext {
                 "Try again shortly",
                 "The service is briefly unavailable. Please try again in a moment.",
             ),
-            Error::RateLimited { retry_after } => self.error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many attempts",
-                &format!("Too many attempts. Try again in {retry_after} seconds."),
-            ),
+            Error::RateLimited { retry_after } => {
+                let mut response = self.error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many attempts",
+                    &format!("Too many attempts. Try again in {retry_after} seconds."),
+                );
+                if let Ok(value) = header::HeaderValue::from_str(&retry_after.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
             Error::NotFound(_) => {
                 self.error(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
             }

@@ -141,8 +141,8 @@ mod tests {
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {
         assert_eq!(
-            s256("dBjftJeZ4CVP-mJ0P6GyYsY8vSkyH4tUtQVfjdkYGDr"),
-            "E9Melhoa2OwvFrEjtdTUQPxfTfoOXfkA-hq5m_FQ7cM"
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::accounts::{self, rfc3339, UserView};
 use crate::app::AppState;
 use crate::audit::{self, kind, Event};
-use crate::clients::{self, Client, ClientWithSecret, NewClient, FIRST_PARTY};
+use crate::clients::{self, Client, ClientPatch, ClientWithSecret, NewClient, FIRST_PARTY};
 use crate::error::{Error, Result};
 use crate::sessions::{self, SessionView};
 use crate::store::audit::{self as audit_store, AuditFilter};
@@ -200,10 +200,40 @@ pub fn create_client(
                     "audience": client.audience,
                     "refresh_cookie": client.refresh_cookie,
                     "token_alg": client.token_alg,
+                    "redirect_uris": client.redirect_uris,
+                    "first_party": client.first_party,
                 })),
             now,
         )?;
         Ok(created)
+    })
+}
+
+/// Changes a stored client (any field but its id and whether it is public).
+pub fn update_client(
+    conn: &mut DbConnection,
+    client_id: &str,
+    patch: ClientPatch,
+    operator: &Operator,
+    now: i64,
+) -> Result<Client> {
+    store::transaction(conn, |conn| -> Result<Client> {
+        let client = clients::update(conn, client_id, patch, now)?;
+        audit::record(
+            conn,
+            Event::new(kind::CLIENT_UPDATED)
+                .actor(&operator.actor)
+                .client(&client.client_id)
+                .ip(operator.ip.clone())
+                .details(json!({
+                    "grant_types": client.grant_types,
+                    "scopes": client.scopes,
+                    "redirect_uris": client.redirect_uris,
+                    "first_party": client.first_party,
+                })),
+            now,
+        )?;
+        Ok(client)
     })
 }
 

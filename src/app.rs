@@ -126,6 +126,8 @@ impl AppState {
         store::revoked_tokens::purge_expired(&mut conn, now)?;
         store::mfa::purge_expired_tokens(&mut conn, now)?;
         store::sessions::delete_ended(&mut conn, now - 86_400)?;
+        // Kept a day past expiry so that a late replay still ends the session it started.
+        store::authorization_codes::delete_expired(&mut conn, now - 86_400)?;
         store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
         while store::login_failures::purge_stale(&mut conn, now - 86_400, now, 1000)? == 1000 {}
         self.login_limiter.clean();

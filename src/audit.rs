@@ -21,6 +21,10 @@ pub mod kind {
     pub const USER_DELETED: &str = "user_deleted";
     pub const CLIENT_CREATED: &str = "client_created";
     pub const CLIENT_DELETED: &str = "client_deleted";
+    pub const CLIENT_UPDATED: &str = "client_updated";
+    pub const CONSENT_GRANTED: &str = "consent_granted";
+    pub const CONSENT_WITHDRAWN: &str = "consent_withdrawn";
+    pub const CODE_REUSE: &str = "authorization_code_reuse";
     pub const CLIENT_SECRET_ROTATED: &str = "client_secret_rotated";
     pub const KEY_ROTATED: &str = "key_rotated";
     pub const KEY_RETIRED: &str = "key_retired";

@@ -105,6 +105,21 @@ pub enum ClientsCommand {
         /// The algorithm that signs its tokens, one of TESSERA_SIGNING_ALGS (default RS256).
         #[arg(long, value_name = "ALG")]
         token_alg: Option<String>,
+        /// A redirect URI for the authorization code flow (repeatable).
+        #[arg(long = "redirect-uri", value_name = "URI")]
+        redirect_uris: Vec<String>,
+        /// Where the browser may go after signing out (repeatable).
+        #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+        post_logout_redirect_uris: Vec<String>,
+        /// The name users see on the consent page.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// A first-party client: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Where tessera tells the client a session ended.
+        #[arg(long, value_name = "URI")]
+        backchannel_logout_uri: Option<String>,
     },
     /// List stored clients as a JSON array.
     List,
@@ -343,6 +358,11 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
             audience,
             refresh_cookie,
             token_alg,
+            redirect_uris,
+            post_logout_redirect_uris,
+            name,
+            first_party,
+            backchannel_logout_uri,
         } => {
             crate::clients::check_token_alg(token_alg.as_deref(), &settings.signing_algs)?;
             let new = NewClient {
@@ -353,6 +373,11 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
                 audience,
                 refresh_cookie,
                 token_alg,
+                redirect_uris,
+                post_logout_redirect_uris,
+                name,
+                first_party,
+                backchannel_logout_uri,
                 ..Default::default()
             };
             let created = admin::create_client(&mut conn, new, &cli_operator(), now)?;

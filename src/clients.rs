@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::store::clients::{self as client_store, ClientRow};
+use crate::store::clients::{self as client_store, ClientChanges, ClientRow};
 use crate::store::DbConnection;
 use crate::tokens::algs::SigningAlg;
 
@@ -34,7 +34,14 @@ pub mod grant {
     pub const REFRESH_TOKEN: &str = "refresh_token";
     pub const CLIENT_CREDENTIALS: &str = "client_credentials";
     pub const MFA_OTP: &str = "urn:tessera:params:oauth:grant-type:mfa-otp";
-    pub const ALL: [&str; 4] = [PASSWORD, REFRESH_TOKEN, CLIENT_CREDENTIALS, MFA_OTP];
+    pub const AUTHORIZATION_CODE: &str = "authorization_code";
+    pub const ALL: [&str; 5] = [
+        PASSWORD,
+        REFRESH_TOKEN,
+        CLIENT_CREDENTIALS,
+        MFA_OTP,
+        AUTHORIZATION_CODE,
+    ];
 }
 
 /// A client as the rest of tessera sees it.
@@ -51,6 +58,15 @@ pub struct Client {
     pub refresh_cookie: bool,
     /// The algorithm that signs this client's tokens; null means the default, RS256.
     pub token_alg: Option<String>,
+    /// Shown on the consent page; the client id when absent.
+    pub name: Option<String>,
+    /// Where `/oauth/authorize` may send the browser back, matched exactly (RFC 8252 §7.3:
+    /// any port for a loopback IP literal).
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    pub backchannel_logout_uri: Option<String>,
     /// Unix seconds; shown as RFC 3339 like every other instant of the admin API.
     #[serde(serialize_with = "serialize_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -81,6 +97,11 @@ impl Client {
             refresh_reuse_grace: None,
             refresh_cookie: false,
             token_alg: None,
+            name: None,
+            redirect_uris: Vec::new(),
+            post_logout_redirect_uris: Vec::new(),
+            first_party: true,
+            backchannel_logout_uri: None,
             created_at: 0,
             secret_hash: None,
         }
@@ -90,6 +111,25 @@ impl Client {
     /// is not configured).
     pub fn signing_alg(&self) -> Option<SigningAlg> {
         self.token_alg.as_deref().and_then(|alg| alg.parse().ok())
+    }
+
+    /// The name users see: `name`, or the client id.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.client_id)
+    }
+
+    /// The registered redirect URI that `requested` names, or the only one when none is
+    /// requested.
+    pub fn redirect_uri_for(&self, requested: Option<&str>) -> Option<String> {
+        match requested {
+            None if self.redirect_uris.len() == 1 => Some(self.redirect_uris[0].clone()),
+            None => None,
+            Some(uri) => self
+                .redirect_uris
+                .iter()
+                .any(|registered| redirect_uri_matches(registered, uri))
+                .then(|| uri.to_string()),
+        }
     }
 
     /// True when the client may use `grant_type`.
@@ -111,6 +151,13 @@ impl Client {
             refresh_reuse_grace: row.refresh_reuse_grace,
             refresh_cookie: row.refresh_cookie,
             token_alg: row.token_alg,
+            name: row.name,
+            redirect_uris: serde_json::from_str(&row.redirect_uris)
+                .map_err(|e| Error::internal("client redirect URIs", e))?,
+            post_logout_redirect_uris: serde_json::from_str(&row.post_logout_redirect_uris)
+                .map_err(|e| Error::internal("client post-logout redirect URIs", e))?,
+            first_party: row.first_party,
+            backchannel_logout_uri: row.backchannel_logout_uri,
             created_at: row.created_at,
             secret_hash: row.secret_hash,
         })
@@ -201,6 +248,133 @@ pub struct NewClient {
     pub refresh_cookie: bool,
     /// JOSE name of the algorithm for its tokens; `None` for the default.
     pub token_alg: Option<String>,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub first_party: bool,
+    pub backchannel_logout_uri: Option<String>,
+}
+
+/// Why a redirect URI cannot be registered, or `None` when it can (SPEC §6.2, RFC 8252):
+/// `https://`, `http://` on a loopback host, or a private-use scheme with a dot in it
+/// (reverse domain name, RFC 8252 §7.1); never a fragment, whitespace or a bare scheme.
+pub fn redirect_uri_violation(uri: &str) -> Option<&'static str> {
+    if uri.is_empty() || uri.len() > 2000 {
+        return Some("must be 1-2000 characters");
+    }
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("must not contain whitespace");
+    }
+    if uri.contains('#') {
+        return Some("must not contain a fragment");
+    }
+    let Some((scheme, rest)) = uri.split_once(':') else {
+        return Some("must be an absolute URI");
+    };
+    let scheme_ok = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c));
+    if !scheme_ok {
+        return Some("has an invalid scheme");
+    }
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => match authority_host(rest) {
+            Some(host) if !host.is_empty() => None,
+            _ => Some("https URIs need a host"),
+        },
+        "http" => match authority_host(rest) {
+            Some(host) if is_loopback_host(host) => None,
+            _ => Some("http is allowed only for loopback hosts (127.0.0.1, [::1], localhost)"),
+        },
+        _ if scheme.contains('.') => {
+            if rest.is_empty() {
+                Some("a private-use URI needs a path")
+            } else {
+                None
+            }
+        }
+        _ => Some(
+            "must be https, http on a loopback host, or a private-use scheme like com.example.app",
+        ),
+    }
+}
+
+/// The host of `//host[:port]/…`, without port or brackets' contents checked.
+fn authority_host(rest: &str) -> Option<&str> {
+    let authority = rest.strip_prefix("//")?;
+    let authority = authority.split(['/', '?']).next().unwrap_or("");
+    if authority.contains('@') {
+        return None;
+    }
+    if let Some(bracketed) = authority.strip_prefix('[') {
+        let end = bracketed.find(']')?;
+        return Some(&authority[..end + 2]);
+    }
+    Some(authority.split(':').next().unwrap_or(""))
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    loopback_ip(host) || host.eq_ignore_ascii_case("localhost")
+}
+
+fn loopback_ip(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `uri` with the port taken out of its authority, when it is `http://` on a loopback IP
+/// literal (RFC 8252 §7.3: native apps listen on whatever port is free).
+fn without_loopback_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(split);
+    let host = match authority.strip_prefix('[') {
+        Some(inner) => &authority[..inner.find(']')? + 2],
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    loopback_ip(host).then(|| format!("http://{host}{tail}"))
+}
+
+/// Exact match, except that any port matches for an `http` loopback IP literal.
+pub fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    match (
+        without_loopback_port(registered),
+        without_loopback_port(requested),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn check_uris(field: &str, uris: &[String]) -> Result<()> {
+    for uri in uris {
+        if let Some(why) = redirect_uri_violation(uri) {
+            return Err(Error::InvalidRequest(format!(
+                "{field}: `{}` {why}",
+                uri.chars().take(200).collect::<String>()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(name: &Option<String>) -> Result<()> {
+    match name {
+        Some(name) if name.chars().count() > 100 || name.chars().any(char::is_control) => {
+            Err(Error::InvalidRequest(
+                "name must be at most 100 characters, without control characters".into(),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Checks that `token_alg` names one of the configured algorithms `algs`.
@@ -303,6 +477,17 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
             Error::InvalidRequest("token_alg must be one of RS256, ES256, EdDSA".into())
         })?;
     }
+    check_uris("redirect_uris", &new.redirect_uris)?;
+    check_uris("post_logout_redirect_uris", &new.post_logout_redirect_uris)?;
+    if let Some(uri) = &new.backchannel_logout_uri {
+        check_uris("backchannel_logout_uri", std::slice::from_ref(uri))?;
+    }
+    check_name(&new.name)?;
+    if grant_types.iter().any(|g| g == grant::AUTHORIZATION_CODE) && new.redirect_uris.is_empty() {
+        return Err(Error::InvalidRequest(
+            "the authorization_code grant needs at least one redirect URI".into(),
+        ));
+    }
     let secret = (!new.public).then(crate::crypto::random_token::<32>);
     let row = ClientRow {
         client_id: new.client_id.clone(),
@@ -322,6 +507,11 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
         created_at: now,
         updated_at: now,
         token_alg: new.token_alg,
+        name: new.name.filter(|n| !n.is_empty()),
+        redirect_uris: json_list(&new.redirect_uris)?,
+        post_logout_redirect_uris: json_list(&new.post_logout_redirect_uris)?,
+        first_party: new.first_party,
+        backchannel_logout_uri: new.backchannel_logout_uri.filter(|u| !u.is_empty()),
     };
     match client_store::insert(conn, &row) {
         Ok(()) => {}
@@ -337,6 +527,135 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
         client: Client::from_row(row)?,
         client_secret: secret,
     })
+}
+
+fn json_list(items: &[String]) -> Result<String> {
+    serde_json::to_string(items).map_err(|e| Error::internal("encoding a list", e))
+}
+
+/// A partial update of a stored client: every field but `client_id` and `public`. For the
+/// optional fields, `Some(None)` clears the value.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub grant_types: Option<Vec<String>>,
+    pub scopes: Option<Vec<String>>,
+    pub audience: Option<Option<String>>,
+    pub access_token_ttl: Option<Option<i64>>,
+    pub refresh_token_ttl: Option<Option<i64>>,
+    pub refresh_reuse_grace: Option<Option<i64>>,
+    pub refresh_cookie: Option<bool>,
+    pub name: Option<Option<String>>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    /// JOSE name of the algorithm for its tokens; `Some(None)` goes back to the default.
+    pub token_alg: Option<Option<String>>,
+}
+
+/// Applies a patch under the same rules as [`create`]; answers the updated client.
+pub fn update(
+    conn: &mut DbConnection,
+    client_id: &str,
+    patch: ClientPatch,
+    now: i64,
+) -> Result<Client> {
+    if client_id == FIRST_PARTY {
+        return Err(Error::InvalidRequest(
+            "first-party is the built-in client and cannot be changed".into(),
+        ));
+    }
+    let current = client_store::find(conn, client_id)?
+        .map(Client::from_row)
+        .transpose()?
+        .ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))?;
+    let grant_types = patch
+        .grant_types
+        .clone()
+        .unwrap_or(current.grant_types.clone());
+    for g in &grant_types {
+        if !grant::ALL.contains(&g.as_str()) {
+            return Err(Error::InvalidRequest(format!("unknown grant type `{g}`")));
+        }
+    }
+    if current.public && grant_types.iter().any(|g| g == grant::CLIENT_CREDENTIALS) {
+        return Err(Error::InvalidRequest(
+            "a public client cannot use client_credentials".into(),
+        ));
+    }
+    let scopes = patch
+        .scopes
+        .map(|s| parse_scopes(&s.join(" ")).map_err(|e| Error::InvalidRequest(e.to_string())))
+        .transpose()?;
+    for ttl in [patch.access_token_ttl, patch.refresh_token_ttl]
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if ttl <= 0 {
+            return Err(Error::InvalidRequest(
+                "token lifetimes must be positive".into(),
+            ));
+        }
+    }
+    if patch.refresh_reuse_grace.flatten().is_some_and(|g| g < 0) {
+        return Err(Error::InvalidRequest(
+            "refresh_reuse_grace must not be negative".into(),
+        ));
+    }
+    if let Some(uris) = &patch.redirect_uris {
+        check_uris("redirect_uris", uris)?;
+    }
+    if let Some(uris) = &patch.post_logout_redirect_uris {
+        check_uris("post_logout_redirect_uris", uris)?;
+    }
+    if let Some(Some(uri)) = &patch.backchannel_logout_uri {
+        check_uris("backchannel_logout_uri", std::slice::from_ref(uri))?;
+    }
+    if let Some(name) = &patch.name {
+        check_name(name)?;
+    }
+    if let Some(Some(alg)) = &patch.token_alg {
+        alg.parse::<SigningAlg>().map_err(|_| {
+            Error::InvalidRequest("token_alg must be one of RS256, ES256, EdDSA".into())
+        })?;
+    }
+    let redirect_uris = patch
+        .redirect_uris
+        .clone()
+        .unwrap_or(current.redirect_uris.clone());
+    if grant_types.iter().any(|g| g == grant::AUTHORIZATION_CODE) && redirect_uris.is_empty() {
+        return Err(Error::InvalidRequest(
+            "the authorization_code grant needs at least one redirect URI".into(),
+        ));
+    }
+    let changes = ClientChanges {
+        grant_types: patch.grant_types.as_deref().map(json_list).transpose()?,
+        scopes: scopes.as_deref().map(json_list).transpose()?,
+        audience: patch.audience.map(|a| a.filter(|a| !a.is_empty())),
+        access_token_ttl: patch.access_token_ttl,
+        refresh_token_ttl: patch.refresh_token_ttl,
+        refresh_reuse_grace: patch.refresh_reuse_grace,
+        refresh_cookie: patch.refresh_cookie,
+        name: patch.name.map(|n| n.filter(|n| !n.is_empty())),
+        redirect_uris: patch.redirect_uris.as_deref().map(json_list).transpose()?,
+        post_logout_redirect_uris: patch
+            .post_logout_redirect_uris
+            .as_deref()
+            .map(json_list)
+            .transpose()?,
+        first_party: patch.first_party,
+        backchannel_logout_uri: patch
+            .backchannel_logout_uri
+            .map(|u| u.filter(|u| !u.is_empty())),
+        token_alg: patch.token_alg.map(|a| a.filter(|a| !a.is_empty())),
+        updated_at: Some(now),
+    };
+    client_store::update(conn, client_id, &changes)?;
+    client_store::find(conn, client_id)?
+        .map(Client::from_row)
+        .transpose()?
+        .ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))
 }
 
 /// Lists stored clients by id, after `cursor`.
@@ -378,4 +697,71 @@ pub fn rotate_secret(
         client: Client::from_row(row)?,
         client_secret: Some(secret),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_follow_rfc_8252() {
+        for ok in [
+            "https://app.example.com/cb",
+            "https://app.example.com:8443/cb?x=1",
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5000/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:3000/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert_eq!(redirect_uri_violation(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "https://app.example.com/cb#frag",
+            "http://app.example.com/cb",
+            "http://127.0.0.1.evil.com/cb",
+            "https:///cb",
+            "https://user@evil.com/cb",
+            "javascript:alert(1)",
+            "data:text/html,hi",
+            "/relative",
+            "com.example.app:",
+            "https://a.example/ cb",
+        ] {
+            assert!(redirect_uri_violation(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_ip_literals_match_any_port_everything_else_exactly() {
+        assert!(redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51234/cb"
+        ));
+        assert!(redirect_uri_matches(
+            "http://[::1]:80/cb",
+            "http://[::1]:9/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:5/cb2"
+        ));
+        assert!(!redirect_uri_matches(
+            "http://localhost:3000/cb",
+            "http://localhost:3001/cb"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb/"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
+        assert!(!redirect_uri_matches(
+            "https://a.example:1/cb",
+            "https://a.example:2/cb"
+        ));
+    }
 }

@@ -176,6 +176,22 @@ pub struct ConfigArgs {
         default_value = "true"
     )]
     pub cookie_secure: String,
+    /// The name that titles the hosted sign-in, consent and account pages.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_BRAND_NAME",
+        default_value = "tessera"
+    )]
+    pub brand_name: String,
+    /// Lifetime of a browser sign-in (the `tessera_session` cookie).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_BROWSER_SESSION_TTL",
+        default_value = "12h"
+    )]
+    pub browser_session_ttl: String,
     /// Argon2id memory cost in KiB (OWASP: 19456).
     #[arg(
         long,
@@ -272,6 +288,10 @@ pub struct Settings {
     pub lockout_threshold: u32,
     pub login_rate_limit: Option<Rate>,
     pub cookie_secure: bool,
+    /// Titles the hosted pages (`TESSERA_BRAND_NAME`).
+    pub brand_name: String,
+    /// Seconds a browser sign-in lasts (`TESSERA_BROWSER_SESSION_TTL`).
+    pub browser_session_ttl: i64,
     pub argon2: Argon2Params,
     pub db_pool_size: u32,
     pub workers: usize,
@@ -447,6 +467,26 @@ impl ConfigArgs {
             "cookie-secure",
             parse_bool(&self.cookie_secure),
         )?;
+        let brand_name = named(
+            "TESSERA_BRAND_NAME",
+            "brand-name",
+            match self.brand_name.trim() {
+                "" => Err(anyhow!("must not be empty")),
+                name if name.chars().count() > 64 => Err(anyhow!("at most 64 characters")),
+                name => Ok(name.to_string()),
+            },
+        )?;
+        let browser_session_ttl = named(
+            "TESSERA_BROWSER_SESSION_TTL",
+            "browser-session-ttl",
+            parse_duration(&self.browser_session_ttl).and_then(|ttl| {
+                if ttl > 0 {
+                    Ok(ttl)
+                } else {
+                    Err(anyhow!("must be positive"))
+                }
+            }),
+        )?;
         let argon2 = Argon2Params {
             memory_kib: named(
                 "TESSERA_ARGON2_MEMORY_KIB",
@@ -521,6 +561,8 @@ impl ConfigArgs {
             lockout_threshold,
             login_rate_limit,
             cookie_secure,
+            brand_name,
+            browser_session_ttl,
             argon2,
             db_pool_size,
             workers,

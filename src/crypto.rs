@@ -106,6 +106,13 @@ impl MasterKey {
         out
     }
 
+    /// HMAC-SHA256 of `data` under the key [`MasterKey::derive`] gives for `purpose`, as
+    /// base64url: values every instance can recompute and nobody else can forge. The same tag
+    /// as [`MasterKey::keyed_hash`], only encoded for URLs and forms.
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(self.hmac_tag(purpose, data).as_ref())
+    }
+
     /// Decrypts what [`MasterKey::seal`] produced with the same context.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>> {
         open_with(&self.0, context, sealed)
@@ -115,9 +122,16 @@ impl MasterKey {
     /// for values stored or compared by a digest that someone without the master key must
     /// not be able to compute (a plain hash of a username could be checked by guessing).
     pub fn keyed_hash(&self, purpose: &str, data: &[u8]) -> String {
+        hex::encode(self.hmac_tag(purpose, data).as_ref())
+    }
+
+    /// The one HMAC behind [`MasterKey::keyed_hash`] and [`MasterKey::mac`].
+    fn hmac_tag(&self, purpose: &str, data: &[u8]) -> aws_lc_rs::hmac::Tag {
         use aws_lc_rs::hmac;
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.derive(purpose));
-        hex::encode(hmac::sign(&key, data).as_ref())
+        hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, &self.derive(purpose)),
+            data,
+        )
     }
 }
 

@@ -31,6 +31,33 @@ pub fn complete(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
+    complete_with(
+        conn,
+        state,
+        credentials,
+        mfa_token,
+        otp,
+        context,
+        now,
+        |conn, user, client, scope| {
+            start_session(conn, state, user, client, scope, &AMR, context, now)
+        },
+    )
+}
+
+/// [`complete`] with what a successful login makes left to the caller (a token session for
+/// the token endpoint, a browser session for the sign-in page); `finish` runs inside the
+/// transaction that spends the code and the mfa_token.
+pub fn complete_with<T>(
+    conn: &mut DbConnection,
+    state: &AppState,
+    credentials: &ClientCredentials,
+    mfa_token: &str,
+    otp: &str,
+    context: &RequestContext,
+    now: i64,
+    finish: impl FnOnce(&mut DbConnection, &users::User, &clients::Client, &[String]) -> Result<T>,
+) -> Result<T> {
     let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
     // The grant finishes a password login, so a client allowed that may finish it too.
     if !client.allows_grant(grant::MFA_OTP) && !client.allows_grant(grant::PASSWORD) {
@@ -55,7 +82,7 @@ pub fn complete(
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    let issued = store::transaction(conn, |conn| -> Result<Option<IssuedTokens>> {
+    let issued = store::transaction(conn, |conn| -> Result<Option<T>> {
         let Some(factor) = mfa::verify_second_factor(conn, state, &user.id, otp, now)? else {
             lockout::count_failure(
                 conn,
@@ -73,7 +100,7 @@ pub fn complete(
             // Used by a concurrent request a moment ago: undo the code's spending too.
             return Err(Error::InvalidGrant(BAD_MFA_TOKEN.into()));
         }
-        let issued = start_session(conn, state, &user, &client, &scope, &AMR, context, now)?;
+        let issued = finish(conn, &user, &client, &scope)?;
         audit::record(
             conn,
             Event::new(kind::LOGIN)

@@ -1,6 +1,7 @@
 //! The token endpoint's grants (RFC 6749 §4): what each checks and what it issues. Grants take
 //! plain values and a database connection; they never see HTTP.
 
+pub mod authorization_code;
 pub mod client_credentials;
 pub mod mfa_otp;
 pub mod password;
@@ -189,6 +190,38 @@ pub fn start_session(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
+    let sign_in = SignIn {
+        amr: amr.iter().map(|m| m.to_string()).collect(),
+        auth_time: now,
+        fresh: true,
+    };
+    start_session_for(conn, state, user, client, scope, &sign_in, context, now)
+        .map(|(issued, _)| issued)
+}
+
+/// How the user proved who they are, for a session started later than the proof (the
+/// authorization code flow signs in on a page and starts the session at the code exchange).
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub amr: Vec<String>,
+    pub auth_time: i64,
+    /// A credential was entered for this very grant.
+    pub fresh: bool,
+}
+
+/// [`start_session`] for a sign-in made earlier; also answers the new session's id.
+#[allow(clippy::too_many_arguments)]
+pub fn start_session_for(
+    conn: &mut DbConnection,
+    state: &AppState,
+    user: &User,
+    client: &Client,
+    scope: &[String],
+    sign_in: &SignIn,
+    context: &RequestContext,
+    now: i64,
+) -> Result<(IssuedTokens, String)> {
+    let amr = &sign_in.amr;
     let ttl = client
         .refresh_token_ttl
         .unwrap_or(state.settings.refresh_token_ttl);
@@ -203,7 +236,7 @@ pub fn start_session(
         client_id: client.client_id.clone(),
         scope: scope.join(" "),
         amr: serde_json::to_string(amr).map_err(|e| Error::internal("encoding amr", e))?,
-        auth_time: now,
+        auth_time: sign_in.auth_time,
         user_agent: context
             .user_agent
             .clone()
@@ -226,7 +259,7 @@ pub fn start_session(
         client,
         &session,
         &session.scope,
-        true,
+        sign_in.fresh,
         now,
     )?;
     let refresh_token = refresh
@@ -236,13 +269,16 @@ pub fn start_session(
                 .sign(TokenKind::Refresh, client.signing_alg(), &claims)
         })
         .transpose()?;
-    Ok(IssuedTokens {
-        access_token,
-        expires_in,
-        refresh_token,
-        scope: session.scope,
-        refresh_cookie: client.refresh_cookie,
-    })
+    Ok((
+        IssuedTokens {
+            access_token,
+            expires_in,
+            refresh_token,
+            scope: session.scope,
+            refresh_cookie: client.refresh_cookie,
+        },
+        session.id,
+    ))
 }
 
 #[cfg(test)]

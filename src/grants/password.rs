@@ -102,6 +102,27 @@ pub fn complete(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
+    let client = attempt.client.clone();
+    let scope = attempt.scope.clone();
+    complete_with(conn, state, attempt, verdict, context, now, |conn, user| {
+        start_session(conn, state, user, &client, &scope, &["pwd"], context, now)
+    })
+}
+
+/// Step three with what a successful login makes left to the caller: the token endpoint
+/// starts a token session, the sign-in page a browser session. Failures, locks (re-checked
+/// inside the deciding transaction, see [`crate::lockout`]), the MFA step and the audit
+/// trail are the same for both. `finish` runs inside the transaction that counts the
+/// success.
+pub fn complete_with<T>(
+    conn: &mut DbConnection,
+    state: &AppState,
+    attempt: Attempt,
+    verdict: Verdict,
+    context: &RequestContext,
+    now: i64,
+    finish: impl FnOnce(&mut DbConnection, &User) -> Result<T>,
+) -> Result<T> {
     let client_id = attempt.client.client_id.clone();
     let user = match attempt.user {
         Some(user) if verdict.password_ok => user,
@@ -144,16 +165,7 @@ pub fn complete(
         if let Some(hash) = &verdict.rehashed {
             users::set_password_hash(conn, &user.id, hash, now)?;
         }
-        let issued = start_session(
-            conn,
-            state,
-            &user,
-            &attempt.client,
-            &attempt.scope,
-            &["pwd"],
-            context,
-            now,
-        )?;
+        let issued = finish(conn, &user)?;
         audit::record(
             conn,
             Event::new(kind::LOGIN)

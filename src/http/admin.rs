@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::accounts::{self, UserChanges, UserView};
 use crate::admin::{self, AuditQuery, AuditView, KeyView, Page};
 use crate::app::AppState;
-use crate::clients::{Client, ClientWithSecret, NewClient};
+use crate::clients::{Client, ClientPatch, ClientWithSecret, NewClient};
 use crate::error::Error;
 use crate::http::account::PageQuery;
 use crate::http::error::ErrorBody;
@@ -406,6 +406,116 @@ pub struct ClientBody {
     refresh_reuse_grace: Option<i64>,
     /// The algorithm that signs its tokens, one of `TESSERA_SIGNING_ALGS`; default RS256.
     token_alg: Option<String>,
+    /// The name users see on the consent page.
+    name: Option<String>,
+    /// Redirect URIs of the authorization code flow: `https://`, `http://` on a loopback
+    /// host (any port for an IP literal), or a private-use scheme; never a fragment.
+    redirect_uris: Option<Vec<String>>,
+    /// Where the browser may go after signing out; the same rules.
+    post_logout_redirect_uris: Option<Vec<String>>,
+    /// Default false: third-party clients get a consent page.
+    first_party: Option<bool>,
+    /// The same rules as a redirect URI.
+    backchannel_logout_uri: Option<String>,
+}
+
+/// Deserializes a field that may be absent (leave it), null (clear it) or a value.
+fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The `PATCH /admin/clients/{id}` body: absent fields stay as they are; `null` clears an
+/// optional one. `client_id` and `public` cannot change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatchBody {
+    grant_types: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    audience: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    access_token_ttl: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    refresh_token_ttl: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    refresh_reuse_grace: Option<Option<i64>>,
+    refresh_cookie: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    name: Option<Option<String>>,
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    first_party: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    backchannel_logout_uri: Option<Option<String>>,
+    /// One of `TESSERA_SIGNING_ALGS`; `null` goes back to the default, RS256.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    token_alg: Option<Option<String>>,
+}
+
+/// `PATCH /admin/clients/{id}`: a partial update of any field but `client_id` and `public`.
+#[utoipa::path(
+    patch,
+    path = "/admin/clients/{id}",
+    tag = "admin",
+    params(
+        ("id" = String, Path, description = "The client id"),
+    ),
+    request_body(content = ClientPatchBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The updated client", body = Client),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request`: unknown field (`client_id` and `public` included), bad redirect URI, unknown grant type, malformed body", body = ErrorBody),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
+pub async fn update_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    JsonBody(body): JsonBody<ClientPatchBody>,
+) -> Result<HttpResponse, Error> {
+    let operator = admin_operator(&req)?;
+    let id = path.into_inner();
+    let patch = ClientPatch {
+        grant_types: body.grant_types,
+        scopes: body.scopes,
+        audience: body.audience,
+        access_token_ttl: body.access_token_ttl,
+        refresh_token_ttl: body.refresh_token_ttl,
+        refresh_reuse_grace: body.refresh_reuse_grace,
+        refresh_cookie: body.refresh_cookie,
+        name: body.name,
+        redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
+        first_party: body.first_party,
+        backchannel_logout_uri: body.backchannel_logout_uri,
+        token_alg: body.token_alg,
+    };
+    if let Some(alg) = &patch.token_alg {
+        crate::clients::check_token_alg(alg.as_deref(), &state.settings.signing_algs)?;
+    }
+    let client = blocking(&state, move |conn, _| {
+        admin::update_client(conn, &id, patch, &operator, crate::now())
+    })
+    .await?;
+    Ok(json_ok(client))
 }
 
 /// `POST /admin/clients` → 201 with the client and, this once, its `client_secret`.
@@ -448,6 +558,11 @@ pub async fn create_client(
         refresh_reuse_grace: body.refresh_reuse_grace,
         refresh_cookie: body.refresh_cookie.unwrap_or(false),
         token_alg: body.token_alg,
+        name: body.name,
+        redirect_uris: body.redirect_uris.unwrap_or_default(),
+        post_logout_redirect_uris: body.post_logout_redirect_uris.unwrap_or_default(),
+        first_party: body.first_party.unwrap_or(false),
+        backchannel_logout_uri: body.backchannel_logout_uri,
     };
     crate::clients::check_token_alg(new.token_alg.as_deref(), &state.settings.signing_algs)?;
     let created = blocking(&state, move |conn, _| {

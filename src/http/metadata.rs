@@ -13,6 +13,7 @@ use crate::http::openapi::responses::OtherError;
 #[derive(Serialize, ToSchema)]
 pub struct ServerMetadata {
     issuer: String,
+    authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
     revocation_endpoint: String,
@@ -22,6 +23,12 @@ pub struct ServerMetadata {
     grant_types_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
     response_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    response_modes_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    code_challenge_methods_supported: &'static [&'static str],
+    /// RFC 9207: authorization responses carry `iss`.
+    authorization_response_iss_parameter_supported: bool,
     #[schema(value_type = Vec<String>)]
     token_endpoint_auth_methods_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
@@ -59,13 +66,17 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(ServerMetadata {
             issuer: issuer.clone(),
+            authorization_endpoint: format!("{issuer}/oauth/authorize"),
             token_endpoint: format!("{issuer}/oauth/token"),
             jwks_uri: format!("{issuer}/.well-known/jwks.json"),
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             introspection_endpoint: format!("{issuer}/oauth/introspect"),
             userinfo_endpoint: format!("{issuer}/userinfo"),
             grant_types_supported: &grant::ALL,
-            response_types_supported: &["token"],
+            response_types_supported: &["code"],
+            response_modes_supported: &["query"],
+            code_challenge_methods_supported: &["S256"],
+            authorization_response_iss_parameter_supported: true,
             token_endpoint_auth_methods_supported: CLIENT_AUTH,
             revocation_endpoint_auth_methods_supported: CLIENT_AUTH,
             introspection_endpoint_auth_methods_supported: &[

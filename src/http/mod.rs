@@ -10,6 +10,7 @@ pub mod health;
 pub mod metadata;
 pub mod mfa;
 pub mod openapi;
+pub mod pages;
 pub mod token;
 
 use std::net::TcpListener;
@@ -224,6 +225,7 @@ route_table! {
     "/.well-known/oauth-authorization-server" { get => metadata::discovery }
     "/.well-known/openid-configuration" { get => metadata::openid_configuration }
     "/.well-known/jwks.json" { get => metadata::jwks }
+    "/oauth/authorize" { get => pages::authorize::authorize }
     "/oauth/token" { post => token::issue_token }
     "/oauth/revoke" { post => token::revoke }
     "/oauth/introspect" { post => token::introspect }
@@ -235,6 +237,14 @@ route_table! {
     }
     "/account/sessions/{sid}" { delete => account::revoke_session }
     "/account/password" { put => account::change_password }
+    "/account/consents" { get => pages::account::list_consents }
+    "/account/consents/{client_id}" { delete => pages::account::withdraw_consent }
+    "/account" { get => pages::account::account, post => pages::account::account_action }
+    "/login" { get => pages::login::login_form, post => pages::login::login }
+    "/signup" { get => pages::login::signup_form, post => pages::login::signup }
+    "/logout" { post => pages::login::logout }
+    "/consent" { post => pages::authorize::consent }
+    "/assets/tessera.css" { get => pages::stylesheet }
     "/account/mfa/totp" { post => mfa::enrol, delete => mfa::disable }
     "/account/mfa/totp/confirm" { post => mfa::confirm }
     "/admin/users" { get => admin::list_users }
@@ -250,7 +260,11 @@ route_table! {
     "/admin/users/{id}/mfa" { delete => mfa::admin_reset }
     "/admin/sessions/{sid}" { delete => admin::revoke_session }
     "/admin/clients" { get => admin::list_clients, post => admin::create_client }
-    "/admin/clients/{id}" { get => admin::get_client, delete => admin::delete_client }
+    "/admin/clients/{id}" {
+        get => admin::get_client,
+        patch => admin::update_client,
+        delete => admin::delete_client,
+    }
     "/admin/clients/{id}/secret" { post => admin::rotate_client_secret }
     "/admin/keys" { get => admin::list_keys }
     "/admin/keys/rotate" { post => admin::rotate_keys }
@@ -329,12 +343,14 @@ pub fn server(state: Arc<AppState>, listener: TcpListener) -> anyhow::Result<Ser
     let tls = state.settings.tls.clone();
     let separate_management = state.settings.management_listen.is_some();
     let openapi = web::Data::new(openapi::Document::render(&state.settings.issuer)?);
+    let pages = web::Data::new(pages::Pages::new()?);
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         let cors_enabled = !data.settings.cors_origins.is_empty();
         App::new()
             .app_data(data.clone())
             .app_data(openapi.clone())
+            .app_data(pages.clone())
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 Error::InvalidRequest(format!("bad query string: {e}")).into()
             }))

@@ -10,7 +10,7 @@ use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
 use crate::http::error::{ErrorBody, ErrorCode};
-use crate::http::{account, admin, health, metadata, mfa, token};
+use crate::http::{account, admin, health, metadata, mfa, pages, token};
 
 /// The rendered document, shared by the workers (`Bytes`: each answer shares the buffer).
 pub struct Document(pub web::Bytes);
@@ -99,6 +99,18 @@ impl Modify for SecuritySchemes {
         account::revoke_all_sessions,
         account::revoke_session,
         account::change_password,
+        pages::account::list_consents,
+        pages::account::withdraw_consent,
+        pages::authorize::authorize,
+        pages::authorize::consent,
+        pages::login::login_form,
+        pages::login::login,
+        pages::login::signup_form,
+        pages::login::signup,
+        pages::login::logout,
+        pages::account::account,
+        pages::account::account_action,
+        pages::stylesheet,
         mfa::enrol,
         mfa::confirm,
         mfa::disable,
@@ -113,6 +125,7 @@ impl Modify for SecuritySchemes {
         admin::list_clients,
         admin::create_client,
         admin::get_client,
+        admin::update_client,
         admin::delete_client,
         admin::rotate_client_secret,
         admin::list_keys,
@@ -142,6 +155,7 @@ impl Modify for SecuritySchemes {
         (name = "account", description = "Registration and self-service for a signed-in user"),
         (name = "mfa", description = "TOTP two-factor authentication"),
         (name = "admin", description = "Administration (bearer token with role `admin`)"),
+        (name = "pages", description = "Browser-facing HTML: the authorization endpoint and the hosted sign-in, consent and account pages. Their errors are HTML pages, not JSON"),
     ),
 )]
 struct ApiDoc;

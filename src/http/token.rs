@@ -31,6 +31,8 @@ pub enum GrantType {
     ClientCredentials,
     #[schema(rename = "urn:tessera:params:oauth:grant-type:mfa-otp")]
     MfaOtp,
+    #[schema(rename = "authorization_code")]
+    AuthorizationCode,
 }
 
 /// The token request's form; every field optional so that a missing one gets a precise
@@ -60,6 +62,14 @@ pub struct TokenForm {
     mfa_token: Option<String>,
     /// MFA grant: required; a current TOTP code or an unused recovery code.
     otp: Option<String>,
+    /// `authorization_code` grant: required; the code from `/oauth/authorize`.
+    code: Option<String>,
+    /// `authorization_code` grant: required, and identical, when the authorization request
+    /// sent one.
+    redirect_uri: Option<String>,
+    /// `authorization_code` grant: required; 43-128 characters of RFC 7636's alphabet.
+    #[schema(format = Password)]
+    code_verifier: Option<String>,
 }
 
 fn required(value: Option<String>, name: &str) -> Result<String, Error> {
@@ -198,6 +208,26 @@ pub async fn issue_token(
                     &credentials,
                     &mfa_token,
                     &otp,
+                    &context,
+                    now,
+                )
+            })
+            .await
+        }
+        grant::AUTHORIZATION_CODE => {
+            let code = required(form.code, "code")?;
+            let code_verifier = required(form.code_verifier, "code_verifier")?;
+            let redirect_uri = form.redirect_uri.filter(|u| !u.is_empty());
+            blocking(&state, move |conn, state| {
+                grants::authorization_code::exchange(
+                    conn,
+                    state,
+                    &credentials,
+                    &grants::authorization_code::Exchange {
+                        code: &code,
+                        redirect_uri: redirect_uri.as_deref(),
+                        code_verifier: &code_verifier,
+                    },
                     &context,
                     now,
                 )

@@ -22,6 +22,42 @@ pub struct ClientRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub token_alg: Option<String>,
+    pub name: Option<String>,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub first_party: bool,
+    pub backchannel_logout_uri: Option<String>,
+}
+
+/// A partial update of a client (`PATCH /admin/clients/{id}`); `None` leaves a column.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = clients)]
+pub struct ClientChanges {
+    pub grant_types: Option<String>,
+    pub scopes: Option<String>,
+    pub audience: Option<Option<String>>,
+    pub access_token_ttl: Option<Option<i64>>,
+    pub refresh_token_ttl: Option<Option<i64>>,
+    pub refresh_reuse_grace: Option<Option<i64>>,
+    pub refresh_cookie: Option<bool>,
+    pub name: Option<Option<String>>,
+    pub redirect_uris: Option<String>,
+    pub post_logout_redirect_uris: Option<String>,
+    pub first_party: Option<bool>,
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub token_alg: Option<Option<String>>,
+    pub updated_at: Option<i64>,
+}
+
+/// Applies `changes` to a client; returns how many rows changed.
+pub fn update(
+    conn: &mut DbConnection,
+    client_id: &str,
+    changes: &ClientChanges,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(client_id))
+        .set(changes)
+        .execute(conn)
 }
 
 impl std::fmt::Debug for ClientRow {

@@ -3,7 +3,10 @@
 //! backend is matched here and nowhere else.
 
 pub mod audit;
+pub mod authorization_codes;
+pub mod browser_sessions;
 pub mod clients;
+pub mod consents;
 pub mod login_failures;
 pub mod mfa;
 pub mod refresh_tokens;

@@ -32,6 +32,11 @@ diesel::table! {
         refresh_cookie -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        name -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        first_party -> Bool,
+        backchannel_logout_uri -> Nullable<Text>,
         token_alg -> Nullable<Text>,
     }
 }
@@ -145,7 +150,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        redirect_uri -> Text,
+        redirect_uri_sent -> Bool,
+        code_challenge -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        auth_time -> BigInt,
+        amr -> Text,
+        fresh -> Bool,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        session_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    browser_sessions (id_hash) {
+        id_hash -> Text,
+        session_id -> Text,
+        user_id -> Text,
+        fresh_sign_in -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scopes -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(browser_sessions -> sessions (session_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -160,4 +205,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_totp,
     mfa_recovery_codes,
     mfa_tokens,
+    authorization_codes,
+    browser_sessions,
+    consents,
 );

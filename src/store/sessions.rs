@@ -263,3 +263,23 @@ pub fn revoke_all_for_client(
         ))
         .execute(conn)
 }
+
+/// Revokes every live session a user holds with one client; returns how many.
+pub fn revoke_all_for_user_and_client(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+    now: i64,
+    reason: &str,
+) -> QueryResult<usize> {
+    let target = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::client_id.eq(client_id))
+        .filter(sessions::revoked_at.is_null());
+    diesel::update(target)
+        .set((
+            sessions::revoked_at.eq(now),
+            sessions::revoke_reason.eq(reason),
+        ))
+        .execute(conn)
+}

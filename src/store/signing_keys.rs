@@ -85,6 +85,7 @@ pub fn deactivate(conn: &mut DbConnection, kids: &[String], now: i64) -> QueryRe
 }
 
 /// A cheap fingerprint of the table, compared by each instance's poll to notice changes.
+#[allow(clippy::type_complexity)]
 pub fn fingerprint(
     conn: &mut DbConnection,
 ) -> QueryResult<(i64, Option<i64>, Option<i64>, Option<i64>)> {

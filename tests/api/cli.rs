@@ -149,6 +149,27 @@ both_backends! {
         assert!(line.contains("reports"), "{line}");
     }
 
+    async fn the_cli_creates_authorization_code_clients_and_refuses_bad_redirect_uris(backend) {
+        let app = spawn_app(backend).await;
+        let created = stdout_json(&tessera(&app, &[
+            "clients", "create", "spa", "--public", "--grant", "authorization_code", "--grant", "refresh_token",
+            "--redirect-uri", "https://app.example/cb", "--redirect-uri", "http://127.0.0.1/cb",
+            "--post-logout-redirect-uri", "https://app.example/bye", "--name", "The App", "--first-party",
+            "--backchannel-logout-uri", "https://app.example/bcl",
+        ], "").await);
+        assert_eq!(created, json!({"client_id": "spa", "client_secret": null}));
+        let listed = stdout_json(&tessera(&app, &["clients", "list"], "").await);
+        assert_eq!(listed[0]["redirect_uris"], json!(["https://app.example/cb", "http://127.0.0.1/cb"]));
+        assert_eq!(listed[0]["post_logout_redirect_uris"], json!(["https://app.example/bye"]));
+        assert_eq!(listed[0]["name"], "The App");
+        assert_eq!(listed[0]["first_party"], true);
+        assert_eq!(listed[0]["backchannel_logout_uri"], "https://app.example/bcl");
+        let line = failure_line(&tessera(&app, &[
+            "clients", "create", "bad", "--public", "--grant", "authorization_code", "--redirect-uri", "http://app.example/cb",
+        ], "").await);
+        assert!(line.contains("loopback"), "{line}");
+    }
+
     async fn disabling_with_the_cli_ends_sessions_and_enabling_allows_logins_again(backend) {
         let app = spawn_app(backend).await;
         app.create_user("alice", &[]);

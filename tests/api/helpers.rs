@@ -136,6 +136,8 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
         lockout_threshold: 5,
         login_rate_limit: None,
         cookie_secure: true,
+        brand_name: "tessera".into(),
+        browser_session_ttl: 12 * 3600,
         argon2: Argon2Params {
             memory_kib: 256,
             iterations: 1,

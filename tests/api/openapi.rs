@@ -190,7 +190,18 @@ async fn every_operation_describes_its_errors_with_the_error_schema() {
             responses.contains_key("default"),
             "{method} {path} has no default (error) response"
         );
+        // The hosted pages answer errors as HTML pages (SPEC §6.2), and say so.
+        let page = operation["tags"]
+            .as_array()
+            .is_some_and(|tags| tags.contains(&json!("pages")));
         for (status, response) in responses {
+            if page && (status == "default" || status.starts_with('4') || status.starts_with('5')) {
+                assert!(
+                    resolve(&doc, response)["content"]["text/html"].is_object(),
+                    "{method} {path} {status}: a page's error is an HTML page"
+                );
+                continue;
+            }
             if status == "default" || status.starts_with('4') || status.starts_with('5') {
                 assert!(
                     is_error_response(&doc, response),

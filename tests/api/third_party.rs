@@ -58,11 +58,21 @@ pub(crate) fn node() -> Option<PathBuf> {
 /// Runs `tests/python/<script>` with `env` (and no inherited `TESSERA_*`); fails the test
 /// with the script's output unless it exits 0.
 pub(crate) async fn run_script(python: &Path, script: &str, env: &[(&str, &str)]) {
-    run_in(python, "tests/python", script, env).await
+    run_script_for(python, script, env, 60).await
 }
 
-/// Runs `DIR/<script>` with `interpreter`, as [`run_script`] does.
-async fn run_in(interpreter: &Path, dir: &str, script: &str, env: &[(&str, &str)]) {
+/// [`run_script`] with a longer allowance, for scripts that drive a browser.
+pub(crate) async fn run_script_for(
+    python: &Path,
+    script: &str,
+    env: &[(&str, &str)],
+    seconds: u64,
+) {
+    run_in(python, "tests/python", script, env, seconds).await
+}
+
+/// Runs `DIR/<script>` with `interpreter`, as [`run_script`] does, allowing `seconds`.
+async fn run_in(interpreter: &Path, dir: &str, script: &str, env: &[(&str, &str)], seconds: u64) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut command = tokio::process::Command::new(interpreter);
     command
@@ -76,7 +86,7 @@ async fn run_in(interpreter: &Path, dir: &str, script: &str, env: &[(&str, &str)
         }
     }
     command.envs(env.iter().copied());
-    let output = tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+    let output = tokio::time::timeout(std::time::Duration::from_secs(seconds), command.output())
         .await
         .unwrap_or_else(|_| panic!("{script} did not finish"))
         .unwrap_or_else(|e| panic!("running {} failed: {e}", interpreter.display()));
@@ -165,6 +175,7 @@ async fn jose_without_a_typ_check_still_refuses_a_refresh_token_by_its_audience(
             ("ACCESS_TOKEN", &login.access_token),
             ("REFRESH_TOKEN", login.refresh_token.as_deref().unwrap()),
         ],
+        60,
     )
     .await;
 }

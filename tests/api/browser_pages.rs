@@ -1,0 +1,91 @@
+//! The hosted pages in a real browser: headless Chromium (Debian's package, never a
+//! downloaded one) driven by Playwright for Python, and authlib's OAuth2Session as a real
+//! OAuth client (`tests/python/browser_flow.py`). Skipped without Python or Chromium unless
+//! `TESSERA_REQUIRE_PYTHON=1` / `TESSERA_REQUIRE_BROWSER=1` say CI must run it.
+//! `TESSERA_SCREENSHOTS=DIR` keeps the screenshots (`docs/images/` was made that way).
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::authorize::{clients, SPA, THIRD};
+use crate::helpers::*;
+use crate::mfa::Authenticator;
+use crate::reachable::spawn_reachable;
+use crate::third_party::{python, run_script_for};
+
+/// The Chromium to drive: `TESSERA_TEST_CHROMIUM`, else `/usr/bin/chromium` if present.
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var("TESSERA_TEST_CHROMIUM")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var("TESSERA_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        panic!(
+            "TESSERA_REQUIRE_BROWSER=1 but {} does not exist",
+            path.display()
+        );
+    }
+    eprintln!("skipped: no Chromium at {}", path.display());
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_signs_in_through_the_hosted_pages_and_authlib_completes_the_flow() {
+    let Some(python) = python() else { return };
+    let Some(chromium) = chromium() else { return };
+    // Plain http on 127.0.0.1 in the test, so no `Secure` on the cookies.
+    let tessera = spawn_reachable(Backend::Sqlite, |s| s.cookie_secure = false).await;
+    let app = &tessera.app;
+    clients(app);
+    app.register("alice", PASSWORD).await;
+    let tokens = app.user_with_tokens("trudy").await;
+    let enrolment: Value = app
+        .post_json_bearer(
+            "/account/mfa/totp",
+            &tokens.access_token,
+            &json!({ "password": PASSWORD }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = enrolment["secret"].as_str().unwrap().to_string();
+    let mut authenticator = Authenticator::new(&secret);
+    let code = authenticator.next_code().await;
+    let confirmed = app
+        .post_json_bearer(
+            "/account/mfa/totp/confirm",
+            &tokens.access_token,
+            &json!({ "otp": code }),
+        )
+        .await;
+    assert_eq!(confirmed.status().as_u16(), 200);
+    let shots = match std::env::var("TESSERA_SCREENSHOTS") {
+        Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => app.dir.path().to_path_buf(),
+    };
+    run_script_for(
+        &python,
+        "browser_flow.py",
+        &[
+            ("TESSERA_URL", &app.address),
+            ("CHROMIUM", chromium.to_str().unwrap()),
+            ("SPA_CLIENT", SPA),
+            ("SPA_PATH", "/callback"),
+            ("THIRD_CLIENT", THIRD),
+            ("THIRD_PATH", "/partner"),
+            ("USERNAME", "alice"),
+            ("PASSWORD", PASSWORD),
+            ("TOTP_USERNAME", "trudy"),
+            ("TOTP_SECRET", &secret),
+            ("SCREENSHOTS", shots.to_str().unwrap()),
+        ],
+        240,
+    )
+    .await;
+}

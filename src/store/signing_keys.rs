@@ -84,7 +84,8 @@ pub fn deactivate(conn: &mut DbConnection, kids: &[String], now: i64) -> QueryRe
     .execute(conn)
 }
 
-/// Row count and the latest activation, retirement and deactivation instants.
+/// Row count and the latest activation, retirement and deactivation: changes when any key
+/// does.
 pub type Fingerprint = (i64, Option<i64>, Option<i64>, Option<i64>);
 
 /// A cheap fingerprint of the table, compared by each instance's poll to notice changes.

@@ -48,10 +48,25 @@ pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey> {
     }
 }
 
+/// Who opens the state: a serving instance, or an operator's CLI command (which must not
+/// act on the deployment's configuration as if its own were it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Operator,
+}
+
 impl AppState {
     /// Opens the database (applying migrations), loads the master key, makes sure signing
-    /// keys exist, and loads them. Fails if the master key cannot open the stored keys.
+    /// keys exist, and loads them, as an operator's command does. Fails if the master key
+    /// cannot open the stored keys.
     pub fn open(settings: Settings) -> Result<Self> {
+        Self::open_as(settings, Role::Operator)
+    }
+
+    /// [`AppState::open`] for a serving instance: it also stops the keys of algorithms
+    /// missing from its `TESSERA_SIGNING_ALGS`.
+    pub fn open_as(settings: Settings, role: Role) -> Result<Self> {
         let pool = store::connect(&settings.database, settings.db_pool_size)?;
         let mut conn = pool.get().context("cannot connect to the database")?;
         let applied = store::migrate(&mut conn, &settings.database)?;
@@ -64,6 +79,7 @@ impl AppState {
             source: settings.key_source.clone(),
             algs: settings.signing_algs.clone(),
             started_ms: now_ms(),
+            stops_dropped_algs: role == Role::Server,
             rotation_interval_ms: settings.key_rotation_interval * 1000,
             publish_lead_ms: (settings.jwks_max_age + settings.key_poll_interval) * 1000,
             max_token_lifetime_ms: max_token_lifetime * 1000,
@@ -189,7 +205,7 @@ impl Application {
                     .with_context(|| format!("cannot listen on {addr} (TESSERA_MANAGEMENT_LISTEN)"))
             })
             .transpose()?;
-        let state = Arc::new(AppState::open(settings)?);
+        let state = Arc::new(AppState::open_as(settings, Role::Server)?);
         spawn_upkeep(
             Arc::downgrade(&state),
             Duration::from_secs(state.settings.key_poll_interval as u64),

@@ -84,11 +84,12 @@ pub fn deactivate(conn: &mut DbConnection, kids: &[String], now: i64) -> QueryRe
     .execute(conn)
 }
 
+/// Row count and the latest activation, retirement and deactivation: changes when any key
+/// does.
+pub type Fingerprint = (i64, Option<i64>, Option<i64>, Option<i64>);
+
 /// A cheap fingerprint of the table, compared by each instance's poll to notice changes.
-#[allow(clippy::type_complexity)]
-pub fn fingerprint(
-    conn: &mut DbConnection,
-) -> QueryResult<(i64, Option<i64>, Option<i64>, Option<i64>)> {
+pub fn fingerprint(conn: &mut DbConnection) -> QueryResult<Fingerprint> {
     use diesel::dsl::{count_star, max};
     signing_keys::table
         .select((

@@ -26,6 +26,10 @@ pub struct KeyPolicy {
     /// instance still configured with the algorithm, in a rolling change, may make one after,
     /// and two configurations undoing each other's keys on every poll would churn for ever.
     pub started_ms: i64,
+    /// Whether this process may stop keys of algorithms missing from `algs`: only a serving
+    /// instance, whose list is the deployment's. An operator's CLI command run without the
+    /// server's `TESSERA_SIGNING_ALGS` must not switch the server's other algorithms off.
+    pub stops_dropped_algs: bool,
     pub rotation_interval_ms: i64,
     /// How long before it signs a new key must already be published: at least one JWKS
     /// cache lifetime, plus the time other instances take to notice.
@@ -106,6 +110,9 @@ fn needs(rows: &[SigningKeyRow], alg: SigningAlg, policy: &KeyPolicy, now_ms: i6
 /// Keys of algorithms this instance does not sign with that still sign or are staged to
 /// (see [`KeyPolicy::started_ms`]).
 fn dropped_keys(rows: &[SigningKeyRow], policy: &KeyPolicy, now_ms: i64) -> Vec<String> {
+    if !policy.stops_dropped_algs {
+        return Vec::new();
+    }
     classify(rows, now_ms, policy.max_token_lifetime_ms)
         .into_iter()
         .filter(|i| matches!(i.status, KeyStatus::Active | KeyStatus::Staged))

@@ -339,5 +339,10 @@ both_backends! {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("client ec has token_alg ES256"), "{stderr}");
         stdout_json(&output);
+        // That command, run without the server's list, switched none of the server's keys off.
+        let keys = stdout_json(&tessera_with(&app, &["keys", "list"], "", &all).await);
+        let active_es: Vec<_> = keys.as_array().unwrap().iter().filter(|k| k["alg"] == "ES256" && k["status"] == "active").collect();
+        assert_eq!(active_es.len(), 1, "{keys}");
+        assert_eq!(active_es[0]["kid"], new_es.as_str(), "{keys}");
     }
 }

@@ -47,7 +47,9 @@ async fn tally(responses: Vec<Response>) -> (usize, usize) {
                     .unwrap()
                     .parse()
                     .unwrap();
-                assert!((1..=30).contains(&retry_after), "retry-after {retry_after}");
+                // 30 s from the lock, counted from when this request started: one that
+                // started before the lock and waited for the row sees a second or more extra.
+                assert!((1..=60).contains(&retry_after), "retry-after {retry_after}");
                 assert_error(response, 429, "rate_limited").await;
                 limited += 1;
             }

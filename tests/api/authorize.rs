@@ -298,6 +298,31 @@ both_backends! {
         assert_error(app.refresh(first.refresh_token.as_deref().unwrap()).await, 400, "invalid_grant").await;
     }
 
+    async fn a_code_past_its_60_seconds_is_refused_and_starts_no_session(backend) {
+        let app = spawn_app(backend).await;
+        clients(&app);
+        app.register("erin", PASSWORD).await;
+        let mut browser = Browser::new(&app);
+        let pkce = new_pkce();
+        let back = authorize_signing_in(&mut browser, &authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[]), "erin").await;
+        let code = params(&back)["code"].clone();
+        let sessions_before = session_rows(&app);
+        {
+            // The code ages (moved into the past here rather than waited for).
+            use diesel::prelude::*;
+            use tessera::store::schema::authorization_codes;
+            let mut conn = app.state.db.get().unwrap();
+            let aged = diesel::update(authorization_codes::table)
+                .set(authorization_codes::expires_at.eq(tessera::now() - 1))
+                .execute(&mut **conn)
+                .unwrap();
+            assert_eq!(aged, 1);
+        }
+        let response = exchange(&app, SPA, &code, SPA_REDIRECT, &pkce.verifier).await;
+        assert_error(response, 400, "invalid_grant").await;
+        assert_eq!(session_rows(&app), sessions_before, "no session for an expired code");
+    }
+
     async fn a_code_is_bound_to_its_verifier_client_and_redirect_uri(backend) {
         let app = spawn_app(backend).await;
         clients(&app);
@@ -647,4 +672,12 @@ both_backends! {
         assert_eq!(discovery["authorization_response_iss_parameter_supported"], true);
         assert!(discovery["grant_types_supported"].as_array().unwrap().contains(&json!("authorization_code")));
     }
+}
+
+/// How many session rows the database holds (browser sessions included).
+fn session_rows(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    use tessera::store::schema::sessions;
+    let mut conn = app.state.db.get().unwrap();
+    sessions::table.count().get_result(&mut **conn).unwrap()
 }

@@ -167,7 +167,8 @@ pub fn set_password(
         crate::lockout::count_success(conn, &crate::lockout::Subject::account(user_id), now)?;
         users::set_password_hash(conn, user_id, hash, now)?;
         let revoked =
-            sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?;
+            sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?
+                .len();
         audit::record(
             conn,
             Event::new(kind::PASSWORD_CHANGED)
@@ -263,6 +264,8 @@ pub fn delete_user(
     now: i64,
 ) -> Result<()> {
     store::transaction(conn, |conn| -> Result<()> {
+        // Ended before the row goes (its sessions go with it), so they end like any other.
+        sessions::revoke_all_for_user(conn, user_id, None, now, "account deleted")?;
         if users::delete(conn, user_id)? == 0 {
             return Err(Error::NotFound("no such user".into()));
         }

@@ -254,7 +254,7 @@ pub fn delete_client(
             return Err(Error::NotFound(format!("no client `{client_id}`")));
         }
         let revoked =
-            store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?;
+            store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?.len();
         audit::record(
             conn,
             Event::new(kind::CLIENT_DELETED)

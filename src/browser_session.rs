@@ -128,7 +128,9 @@ pub fn find(conn: &mut DbConnection, secret: &str, now: i64) -> Result<Option<Br
 /// Ends the browser session a cookie value names (sign-out); false when none was live.
 pub fn end(conn: &mut DbConnection, secret: &str, now: i64) -> Result<bool> {
     match store::find_live(conn, &hash(secret), now)? {
-        Some((row, _)) => Ok(session_store::revoke(conn, &row.session_id, now, "signed out")? > 0),
+        Some((row, _)) => {
+            Ok(!session_store::revoke(conn, &row.session_id, now, "signed out")?.is_empty())
+        }
         None => Ok(false),
     }
 }

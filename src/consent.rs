@@ -125,7 +125,8 @@ pub fn withdraw(
             client_id,
             now,
             "consent withdrawn",
-        )?;
+        )?
+        .len();
         audit::record(
             conn,
             Event::new(kind::CONSENT_WITHDRAWN)

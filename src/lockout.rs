@@ -70,6 +70,12 @@ fn refusal(locked_until: Option<i64>, now: i64) -> Result<()> {
     }
 }
 
+/// The early refusal for a user already loaded: 429 while the account is locked, before any
+/// hashing. Like [`refuse_if_locked`], only an early answer: [`ensure_unlocked`] decides.
+pub fn refuse_if_user_locked(user: &User, now: i64) -> Result<()> {
+    refusal(user.locked_until, now)
+}
+
 /// Refuses a locked subject before any hashing. Only an early answer that saves the argon2
 /// work: the deciding transaction checks again with [`ensure_unlocked`].
 pub fn refuse_if_locked(conn: &mut DbConnection, subject: &Subject, now: i64) -> Result<()> {

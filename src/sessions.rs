@@ -140,7 +140,7 @@ pub fn revoke_session(
         let session = session_store::find(conn, sid)?
             .filter(|s| user_id.is_none_or(|u| u == s.user_id))
             .ok_or_else(|| Error::NotFound("no such session".into()))?;
-        if session_store::revoke(conn, sid, now, "revoked")? > 0 {
+        if !session_store::revoke(conn, sid, now, "revoked")?.is_empty() {
             audit::record(
                 conn,
                 Event::new(kind::SESSION_REVOKED)
@@ -166,7 +166,7 @@ pub fn revoke_all_sessions(
     now: i64,
 ) -> Result<usize> {
     store::transaction(conn, |conn| -> Result<usize> {
-        let count = session_store::revoke_all_for_user(conn, user_id, keep, now, "revoked")?;
+        let count = session_store::revoke_all_for_user(conn, user_id, keep, now, "revoked")?.len();
         audit::record(
             conn,
             Event::new(kind::SESSION_REVOKED)
@@ -262,7 +262,7 @@ fn revoke_refresh(
         ));
     }
     store::transaction(conn, |conn| -> Result<bool> {
-        if session_store::revoke(conn, &claims.sid, now, "revoked by client")? == 0 {
+        if session_store::revoke(conn, &claims.sid, now, "revoked by client")?.is_empty() {
             return Ok(false);
         }
         audit::record(

@@ -360,12 +360,36 @@ pub async fn change_password(
         .ok_or_else(|| Error::InvalidRequest("missing `new_password`".into()))?;
     let lookup = claims.clone();
     let user = blocking(&state, move |conn, _| sessions::token_user(conn, &lookup)).await?;
-    if let Some(until) = user.locked_until.filter(|until| *until > crate::now()) {
-        // Early, to save the hashing; the change itself checks the lock again.
-        return Err(Error::RateLimited {
-            retry_after: (until - crate::now()) as u64,
-        });
-    }
+    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
+    let keep = claims.sid.clone();
+    change_password_of(
+        &state,
+        user,
+        current,
+        new_password,
+        keep,
+        claims.client_id,
+        ip,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A signed-in user's password change, for the JSON API and the account page alike: a locked
+/// account is refused first (429), then the policy (`weak_password`); the current password is
+/// checked and the new one hashed in one job on the hasher's pool; a wrong current password
+/// counts toward the lock (`invalid_grant`); the change ends every session but `keep`.
+pub async fn change_password_of(
+    state: &web::Data<AppState>,
+    user: users::User,
+    current: String,
+    new_password: String,
+    keep: Option<String>,
+    client_id: String,
+    ip: Option<String>,
+) -> Result<(), Error> {
+    // Early, to save the hashing; the change itself checks the lock again.
+    lockout::refuse_if_user_locked(&user, crate::now())?;
     if let Some(problem) = crate::passwords::policy_violation(&new_password, &user.username) {
         return Err(Error::WeakPassword(problem.into()));
     }
@@ -377,26 +401,46 @@ pub async fn change_password(
             (ok, ok.then(|| hasher.hash(&new_password)))
         })
         .await?;
-    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     if !ok {
-        count_failed_check(&state, user.id, claims.client_id.clone(), ip).await?;
+        count_failed_check(state, user.id, client_id, ip).await?;
         return Err(Error::InvalidGrant("current password is incorrect".into()));
     }
     let new_hash = new_hash.ok_or_else(|| Error::internal("hashing", "no hash"))??;
-    blocking(&state, move |conn, _| {
+    blocking(state, move |conn, _| {
         accounts::set_password(
             conn,
             &user.id,
             &new_hash,
-            claims.sid.as_deref(),
+            keep.as_deref(),
             &user.id,
             ip,
             crate::now(),
         )
         .map(|_| ())
     })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await
+}
+
+/// Checks a signed-in user's password on the hasher's pool: a locked account is refused
+/// first (429), a wrong password counts toward the lock (`invalid_grant`).
+pub async fn check_password_of(
+    state: &web::Data<AppState>,
+    user: &users::User,
+    password: String,
+    client_id: String,
+    ip: Option<String>,
+) -> Result<(), Error> {
+    lockout::refuse_if_user_locked(user, crate::now())?;
+    let stored = user.password_hash.clone();
+    let ok = state
+        .hasher
+        .run(move |hasher| hasher.verify(&password, &stored))
+        .await?;
+    if !ok {
+        count_failed_check(state, user.id.clone(), client_id, ip).await?;
+        return Err(Error::InvalidGrant("the password is incorrect".into()));
+    }
+    Ok(())
 }
 
 /// Counts a wrong password or code given by a signed-in user toward the account's lock,

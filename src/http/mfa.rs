@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::Error;
-use crate::http::account::count_failed_check;
+use crate::http::account::{check_password_of, count_failed_check};
 use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, JsonOrForm};
 use crate::http::openapi::responses::{
@@ -97,22 +97,8 @@ async fn verify_password(
 ) -> Result<crate::store::users::User, Error> {
     let lookup = claims.clone();
     let user = blocking(state, move |conn, _| sessions::token_user(conn, &lookup)).await?;
-    let now = crate::now();
-    if let Some(until) = user.locked_until.filter(|until| *until > now) {
-        return Err(Error::RateLimited {
-            retry_after: (until - now) as u64,
-        });
-    }
-    let stored = user.password_hash.clone();
-    let ok = state
-        .hasher
-        .run(move |hasher| hasher.verify(&password, &stored))
-        .await?;
-    if !ok {
-        let ip = client_ip(req, &state.settings).map(|ip| ip.to_string());
-        count_failed_check(state, user.id, claims.client_id.clone(), ip).await?;
-        return Err(Error::InvalidGrant("the password is incorrect".into()));
-    }
+    let ip = client_ip(req, &state.settings).map(|ip| ip.to_string());
+    check_password_of(state, &user, password, claims.client_id.clone(), ip).await?;
     Ok(user)
 }
 
@@ -240,12 +226,7 @@ pub async fn disable(
         Ok(user)
     })
     .await?;
-    let now = crate::now();
-    if let Some(until) = user.locked_until.filter(|until| *until > now) {
-        return Err(Error::RateLimited {
-            retry_after: (until - now) as u64,
-        });
-    }
+    crate::lockout::refuse_if_user_locked(&user, crate::now())?;
     let passed = match (password, otp) {
         (Some(password), _) => {
             let stored = user.password_hash.clone();

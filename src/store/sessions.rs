@@ -3,7 +3,7 @@
 //! the one it replaced), so a refresh writes one row and adds none.
 
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 
 use crate::store::schema::{refresh_tokens, sessions};
 use crate::store::{in_batches, DbConnection, PURGE_BATCH};
@@ -153,38 +153,75 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Session>> {
         .optional()
 }
 
-/// Revokes one session if it is not revoked yet; returns how many rows changed.
-pub fn revoke(conn: &mut DbConnection, id: &str, now: i64, reason: &str) -> QueryResult<usize> {
-    diesel::update(
-        sessions::table
-            .find(id)
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set((
-        sessions::revoked_at.eq(now),
-        sessions::revoke_reason.eq(reason),
-    ))
-    .execute(conn)
+/// A session that a revoke statement ended: what the work that follows a session's end
+/// needs to know of it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Ended {
+    #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
+    pub user_id: String,
+    #[diesel(sql_type = Text)]
+    pub client_id: String,
+    #[diesel(sql_type = BigInt)]
+    pub expires_at: i64,
 }
 
-/// Revokes every live session of a user, except `keep` if given; returns how many.
+/// Ends the live sessions `condition` selects (written with `$3` onwards; `$1` is the time,
+/// `$2` the reason) and returns them. One statement, so a session ended concurrently by
+/// someone else is returned by exactly one of the two.
+fn end_where<'q, Q>(conn: &mut DbConnection, query: Q) -> QueryResult<Vec<Ended>>
+where
+    Q: diesel::query_dsl::LoadQuery<'q, diesel::PgConnection, Ended>
+        + diesel::query_dsl::LoadQuery<'q, diesel::SqliteConnection, Ended>,
+{
+    match conn {
+        DbConnection::Postgresql(pg) => RunQueryDsl::load(query, pg),
+        DbConnection::Sqlite(sqlite) => RunQueryDsl::load(query, sqlite),
+    }
+}
+
+/// The `UPDATE … RETURNING` that ends sessions, in the connection's parameter syntax.
+fn end_sql(conn: &DbConnection, condition: &str) -> String {
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+         WHERE revoked_at IS NULL AND {condition} \
+         RETURNING id, user_id, client_id, expires_at"
+    );
+    match conn {
+        DbConnection::Postgresql(_) => sql,
+        DbConnection::Sqlite(_) => sql.replace('$', "?"),
+    }
+}
+
+/// Revokes one session if it is not revoked yet; returns it if this call ended it.
+pub fn revoke(
+    conn: &mut DbConnection,
+    id: &str,
+    now: i64,
+    reason: &str,
+) -> QueryResult<Vec<Ended>> {
+    let query = diesel::sql_query(end_sql(conn, "id = $3"))
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(reason)
+        .bind::<Text, _>(id);
+    end_where(conn, query)
+}
+
+/// Revokes every live session of a user, except `keep` if given; returns those it ended.
 pub fn revoke_all_for_user(
     conn: &mut DbConnection,
     user_id: &str,
     keep: Option<&str>,
     now: i64,
     reason: &str,
-) -> QueryResult<usize> {
-    let target = sessions::table
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::revoked_at.is_null())
-        .filter(sessions::id.ne(keep.unwrap_or("")));
-    diesel::update(target)
-        .set((
-            sessions::revoked_at.eq(now),
-            sessions::revoke_reason.eq(reason),
-        ))
-        .execute(conn)
+) -> QueryResult<Vec<Ended>> {
+    let query = diesel::sql_query(end_sql(conn, "user_id = $3 AND id <> $4"))
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(reason)
+        .bind::<Text, _>(user_id)
+        .bind::<Text, _>(keep.unwrap_or(""));
+    end_where(conn, query)
 }
 
 /// The user's sessions that are neither revoked nor expired, newest first, after `cursor`
@@ -246,40 +283,33 @@ pub fn delete_ended(conn: &mut DbConnection, before: i64) -> QueryResult<usize> 
     })
 }
 
-/// Revokes every live session of a client (when the client is deleted); returns how many.
+/// Revokes every live session of a client (when the client is deleted); returns those it
+/// ended.
 pub fn revoke_all_for_client(
     conn: &mut DbConnection,
     client_id: &str,
     now: i64,
     reason: &str,
-) -> QueryResult<usize> {
-    let target = sessions::table
-        .filter(sessions::client_id.eq(client_id))
-        .filter(sessions::revoked_at.is_null());
-    diesel::update(target)
-        .set((
-            sessions::revoked_at.eq(now),
-            sessions::revoke_reason.eq(reason),
-        ))
-        .execute(conn)
+) -> QueryResult<Vec<Ended>> {
+    let query = diesel::sql_query(end_sql(conn, "client_id = $3"))
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(reason)
+        .bind::<Text, _>(client_id);
+    end_where(conn, query)
 }
 
-/// Revokes every live session a user holds with one client; returns how many.
+/// Revokes every live session a user holds with one client; returns those it ended.
 pub fn revoke_all_for_user_and_client(
     conn: &mut DbConnection,
     user_id: &str,
     client_id: &str,
     now: i64,
     reason: &str,
-) -> QueryResult<usize> {
-    let target = sessions::table
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::client_id.eq(client_id))
-        .filter(sessions::revoked_at.is_null());
-    diesel::update(target)
-        .set((
-            sessions::revoked_at.eq(now),
-            sessions::revoke_reason.eq(reason),
-        ))
-        .execute(conn)
+) -> QueryResult<Vec<Ended>> {
+    let query = diesel::sql_query(end_sql(conn, "user_id = $3 AND client_id = $4"))
+        .bind::<BigInt, _>(now)
+        .bind::<Text, _>(reason)
+        .bind::<Text, _>(user_id)
+        .bind::<Text, _>(client_id);
+    end_where(conn, query)
 }

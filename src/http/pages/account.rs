@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::browser_session::{BrowserSession, BROWSER_CLIENT};
 use crate::consent::{self, ConsentView};
 use crate::error::Error;
-use crate::http::account::count_failed_check;
+use crate::http::account::{change_password_of, check_password_of};
 use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, FormBody};
 use crate::http::openapi::responses::{NotFound, OtherError, Unauthorized, Unavailable};
@@ -220,81 +220,55 @@ pub async fn account_action(
         Some("change_password") => {
             let current = form.current_password.unwrap_or_default();
             let new_password = form.new_password.unwrap_or_default();
-            let user = session.user.clone();
-            if let Some(until) = user.locked_until.filter(|u| *u > crate::now()) {
-                return Ok(page.error_for(&Error::RateLimited {
-                    retry_after: (until - crate::now()) as u64,
-                }));
-            }
-            if let Some(problem) = crate::passwords::policy_violation(&new_password, &user.username)
-            {
-                failed(&format!("The new password is too weak: {problem}."))
-            } else {
-                let stored = user.password_hash.clone();
-                let (ok, new_hash) = state
-                    .hasher
-                    .run(move |hasher| {
-                        let ok = hasher.verify(&current, &stored);
-                        (ok, ok.then(|| hasher.hash(&new_password)))
-                    })
-                    .await?;
-                match (ok, new_hash) {
-                    (true, Some(hash)) => {
-                        let hash = hash?;
-                        let result = blocking(&state, move |conn, _| {
-                            crate::accounts::set_password(
-                                conn,
-                                &user_id,
-                                &hash,
-                                Some(&keep),
-                                &user_id,
-                                ip,
-                                crate::now(),
-                            )
-                        })
-                        .await;
-                        match result {
-                            Ok(_) => done("Password changed. Your other sessions have ended."),
-                            Err(e) => return Ok(page.error_for(&e)),
-                        }
-                    }
-                    _ => {
-                        count_failed_check(&state, user.id, crate::clients::FIRST_PARTY.into(), ip)
-                            .await?;
-                        failed("The current password is not right.")
-                    }
+            let result = change_password_of(
+                &state,
+                session.user.clone(),
+                current,
+                new_password,
+                Some(keep),
+                crate::clients::FIRST_PARTY.into(),
+                ip,
+            )
+            .await;
+            match result {
+                Ok(()) => done("Password changed. Your other sessions have ended."),
+                Err(Error::WeakPassword(problem)) => {
+                    failed(&format!("The new password is too weak: {problem}."))
                 }
+                Err(Error::InvalidGrant(_)) => failed("The current password is not right."),
+                Err(e) => return Ok(page.error_for(&e)),
             }
         }
         Some("totp_begin") => {
             let password = form.password.unwrap_or_default();
             let user = session.user.clone();
-            if let Some(until) = user.locked_until.filter(|u| *u > crate::now()) {
-                return Ok(page.error_for(&Error::RateLimited {
-                    retry_after: (until - crate::now()) as u64,
-                }));
-            }
-            let stored = user.password_hash.clone();
-            let ok = state
-                .hasher
-                .run(move |hasher| hasher.verify(&password, &stored))
-                .await?;
-            if ok {
-                let result = blocking(&state, move |conn, state| {
-                    crate::mfa::begin_enrolment(conn, state, &user, crate::now())
-                })
-                .await;
-                match result {
-                    Ok(enrolment) => Extra {
-                        enrolment: Some((enrolment.secret, enrolment.otpauth_uri)),
-                        ..Extra::default()
-                    },
-                    Err(Error::Conflict(_)) => failed("Two-factor authentication is already on."),
-                    Err(e) => return Ok(page.error_for(&e)),
+            let checked = check_password_of(
+                &state,
+                &user,
+                password,
+                crate::clients::FIRST_PARTY.into(),
+                ip,
+            )
+            .await;
+            match checked {
+                Ok(()) => {
+                    let result = blocking(&state, move |conn, state| {
+                        crate::mfa::begin_enrolment(conn, state, &user, crate::now())
+                    })
+                    .await;
+                    match result {
+                        Ok(enrolment) => Extra {
+                            enrolment: Some((enrolment.secret, enrolment.otpauth_uri)),
+                            ..Extra::default()
+                        },
+                        Err(Error::Conflict(_)) => {
+                            failed("Two-factor authentication is already on.")
+                        }
+                        Err(e) => return Ok(page.error_for(&e)),
+                    }
                 }
-            } else {
-                count_failed_check(&state, user.id, crate::clients::FIRST_PARTY.into(), ip).await?;
-                failed("The password is not right.")
+                Err(Error::InvalidGrant(_)) => failed("The password is not right."),
+                Err(e) => return Ok(page.error_for(&e)),
             }
         }
         Some("totp_confirm") => {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub login_limiter: LoginLimiter,
     pub metrics: crate::metrics::Metrics,
+    /// The senders of outbox messages; a serving instance runs their workers.
+    pub outbox: Arc<crate::outbox::Outbox>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +110,7 @@ impl AppState {
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
+        let outbox = crate::outbox::Outbox::new(settings.outbox);
         Ok(AppState {
             settings,
             db: pool,
@@ -117,6 +120,7 @@ impl AppState {
             hasher,
             login_limiter,
             metrics: crate::metrics::Metrics::new(),
+            outbox: Arc::new(outbox),
         })
     }
 
@@ -145,6 +149,8 @@ impl AppState {
         // Kept a day past expiry so that a late replay still ends the session it started.
         store::authorization_codes::delete_expired(&mut conn, now - 86_400)?;
         store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
+        // Delivered or abandoned messages are kept a week, for an operator looking into one.
+        store::outbox::purge_finished(&mut conn, now - 7 * 86_400)?;
         while store::login_failures::purge_stale(&mut conn, now - 86_400, now, 1000)? == 1000 {}
         self.login_limiter.clean();
         Ok(())
@@ -210,6 +216,8 @@ impl Application {
             Arc::downgrade(&state),
             Duration::from_secs(state.settings.key_poll_interval as u64),
         );
+        crate::outbox::spawn_workers(&state.outbox, state.db.clone())
+            .context("spawning the outbox workers")?;
         let server = crate::http::server(state.clone(), listener)?;
         let management = match management_listener {
             Some(listener) => {

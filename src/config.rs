@@ -235,6 +235,22 @@ pub struct ConfigArgs {
         default_value = "90d"
     )]
     pub audit_retention: String,
+    /// How often an idle outbox worker looks for mail and other messages to deliver.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_OUTBOX_POLL_INTERVAL",
+        default_value = "2s"
+    )]
+    pub outbox_poll_interval: String,
+    /// The wait after a failed delivery attempt, doubling with each further one (at most 1 h).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_OUTBOX_BACKOFF",
+        default_value = "30s"
+    )]
+    pub outbox_backoff: String,
     /// PEM certificate chain: serve HTTPS (with TESSERA_TLS_KEY).
     #[arg(long, global = true, env = "TESSERA_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -296,6 +312,8 @@ pub struct Settings {
     pub db_pool_size: u32,
     pub workers: usize,
     pub audit_retention: i64,
+    /// Outbox polling and retry spacing.
+    pub outbox: crate::outbox::RetryPolicy,
     /// Certificate chain and key files when serving HTTPS.
     pub tls: Option<TlsFiles>,
 }
@@ -538,6 +556,20 @@ impl ConfigArgs {
             "audit-retention",
             positive(parse_duration(&self.audit_retention)),
         )?;
+        let outbox_poll_interval = named(
+            "TESSERA_OUTBOX_POLL_INTERVAL",
+            "outbox-poll-interval",
+            positive(parse_duration(&self.outbox_poll_interval)),
+        )?;
+        let outbox_backoff = named(
+            "TESSERA_OUTBOX_BACKOFF",
+            "outbox-backoff",
+            positive(parse_duration(&self.outbox_backoff)),
+        )?;
+        let outbox = crate::outbox::RetryPolicy::new(
+            std::time::Duration::from_secs(outbox_poll_interval as u64),
+            outbox_backoff,
+        );
         Ok(Settings {
             database,
             listen,
@@ -567,6 +599,7 @@ impl ConfigArgs {
             db_pool_size,
             workers,
             audit_retention,
+            outbox,
             tls,
         })
     }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod lockout;
 pub mod metrics;
 pub mod mfa;
+pub mod outbox;
 pub mod passwords;
 pub mod ratelimit;
 pub mod sessions;

@@ -209,3 +209,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     browser_sessions,
     consents,
 );
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
+        attempts -> Integer,
+        created_at -> BigInt,
+        next_attempt_at -> BigInt,
+        claimed_until -> Nullable<BigInt>,
+        claimed_by -> Nullable<Text>,
+        sent_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}

@@ -26,6 +26,7 @@ mod login;
 mod mfa;
 mod openapi;
 mod operations;
+mod outbox;
 mod postgres_tls;
 mod private_postgres;
 mod properties;

@@ -110,7 +110,14 @@ impl AppState {
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
-        let outbox = crate::outbox::Outbox::new(settings.outbox);
+        let mut outbox = crate::outbox::Outbox::new(settings.outbox);
+        if let Some(mail) = &settings.mail {
+            outbox.register(Arc::new(crate::mail::MailSender::new(
+                mail.clone(),
+                master_key.clone(),
+                &settings.issuer,
+            )?));
+        }
         Ok(AppState {
             settings,
             db: pool,

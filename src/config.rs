@@ -251,6 +251,16 @@ pub struct ConfigArgs {
         default_value = "30s"
     )]
     pub outbox_backoff: String,
+    /// Where mail goes: smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS when offered),
+    /// smtps://…, or file://FOLDER (one .eml per message). Unset: no mail features.
+    #[arg(long, global = true, env = "TESSERA_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// A file holding the SMTP password (instead of putting it in TESSERA_SMTP_URL).
+    #[arg(long, global = true, env = "TESSERA_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// The From address of mails (default: tessera@ + the issuer's host).
+    #[arg(long, global = true, env = "TESSERA_MAIL_FROM")]
+    pub mail_from: Option<String>,
     /// PEM certificate chain: serve HTTPS (with TESSERA_TLS_KEY).
     #[arg(long, global = true, env = "TESSERA_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -314,6 +324,8 @@ pub struct Settings {
     pub audit_retention: i64,
     /// Outbox polling and retry spacing.
     pub outbox: crate::outbox::RetryPolicy,
+    /// Mail transport and sender, when `TESSERA_SMTP_URL` is set.
+    pub mail: Option<crate::mail::MailSettings>,
     /// Certificate chain and key files when serving HTTPS.
     pub tls: Option<TlsFiles>,
 }
@@ -570,6 +582,19 @@ impl ConfigArgs {
             std::time::Duration::from_secs(outbox_poll_interval as u64),
             outbox_backoff,
         );
+        let mail = match &self.smtp_url {
+            Some(url) => Some(named(
+                "TESSERA_SMTP_URL",
+                "smtp-url",
+                crate::mail::MailSettings::parse(
+                    url,
+                    self.smtp_password_file.as_deref(),
+                    self.mail_from.as_deref(),
+                    &issuer,
+                ),
+            )?),
+            None => None,
+        };
         Ok(Settings {
             database,
             listen,
@@ -600,6 +625,7 @@ impl ConfigArgs {
             workers,
             audit_retention,
             outbox,
+            mail,
             tls,
         })
     }

@@ -8,6 +8,7 @@ pub mod browser_sessions;
 pub mod clients;
 pub mod consents;
 pub mod login_failures;
+pub mod mail_tokens;
 pub mod mfa;
 pub mod outbox;
 pub mod refresh_tokens;

@@ -23,6 +23,7 @@ mod instances;
 mod keys;
 mod lockout;
 mod login;
+mod mail;
 mod mfa;
 mod openapi;
 mod operations;

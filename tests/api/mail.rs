@@ -185,9 +185,9 @@ fn decode_qp(text: &str) -> String {
 }
 
 /// The tokens of the links to `path` in a message (both parts), in order.
-fn link_tokens(message: &Received, path: &str) -> Vec<String> {
+pub fn link_tokens(message: &Received, path: &str) -> Vec<String> {
     let decoded = decode_qp(&message.data);
-    let prefix = format!("http://tessera.test{path}?token=");
+    let prefix = format!("{path}?token=");
     decoded
         .match_indices(&prefix)
         .map(|(at, _)| {
@@ -200,7 +200,7 @@ fn link_tokens(message: &Received, path: &str) -> Vec<String> {
 }
 
 /// The one token a message links to (the same in the text and HTML parts).
-fn the_token(message: &Received, path: &str) -> String {
+pub fn the_token(message: &Received, path: &str) -> String {
     let tokens = link_tokens(message, path);
     assert!(!tokens.is_empty(), "no {path} link in {}", message.data);
     assert!(tokens.iter().all(|t| t == &tokens[0]), "{tokens:?}");
@@ -276,6 +276,8 @@ both_backends! {
         assert!(message.data.contains("text/plain") && message.data.contains("text/html"));
         assert!(message.data.contains("Message-ID: <"));
         let token = the_token(message, "/password/reset");
+        assert!(decode_qp(&message.data).contains(&format!("http://tessera.test/password/reset?token={token}")),
+            "links use the issuer");
         assert!(link_tokens(message, "/password/reset").len() >= 2, "the link is in both parts");
         let page = app.get(&format!("/password/reset?token={token}")).await;
         assert_eq!(page.status(), StatusCode::OK);

@@ -56,6 +56,7 @@ fn done(
         (status = 200, description = "The address is verified", content_type = "text/html"),
         (status = 400, description = "A bad, used or expired link", content_type = "text/html"),
         (status = 503, description = "Mail is not configured, or the database is down", content_type = "text/html"),
+        (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]
 pub async fn verify_email(
@@ -110,6 +111,7 @@ fn forgot_page(
     responses(
         (status = 200, description = "The form", content_type = "text/html"),
         (status = 503, description = "Mail is not configured", content_type = "text/html"),
+        (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]
 pub async fn forgot_form(req: HttpRequest) -> Result<HttpResponse, Error> {
@@ -198,6 +200,7 @@ fn bad_link(page: &PageContext) -> HttpResponse {
         (status = 200, description = "The form for the new password", content_type = "text/html"),
         (status = 400, description = "A bad, used or expired link", content_type = "text/html"),
         (status = 503, description = "Mail is not configured, or the database is down", content_type = "text/html"),
+        (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]
 pub async fn reset_form(

@@ -555,3 +555,42 @@ async fn file_urls_write_one_eml_per_message() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_resets_a_password_through_the_mailed_link() {
+    let Some(python) = crate::third_party::python() else { return };
+    let Some(chromium) = crate::browser_pages::chromium() else { return };
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let tessera = crate::reachable::spawn_reachable(Backend::Sqlite, move |settings| {
+        settings.cookie_secure = false;
+        settings.mail = Some(
+            tessera::mail::MailSettings::parse(&url, None, None, &settings.issuer).unwrap(),
+        );
+    })
+    .await;
+    let app = &tessera.app;
+    register_with_email(app, "olivia", "olivia@example.com").await;
+    forgot(app, json!({ "username": "olivia" })).await;
+    let token = the_token(&sink.wait_for(1, 10).await[0], "/password/reset");
+    let link = format!("{}/password/reset?token={token}", app.address);
+    let shots = match std::env::var("TESSERA_SCREENSHOTS") {
+        Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => app.dir.path().to_path_buf(),
+    };
+    crate::third_party::run_script_for(
+        &python,
+        "reset_flow.py",
+        &[
+            ("TESSERA_URL", &app.address),
+            ("CHROMIUM", chromium.to_str().unwrap()),
+            ("RESET_LINK", &link),
+            ("USERNAME", "olivia"),
+            ("NEW_PASSWORD", NEW_PASSWORD),
+            ("SCREENSHOTS", shots.to_str().unwrap()),
+        ],
+        120,
+    )
+    .await;
+    app.login("olivia", NEW_PASSWORD).await;
+}

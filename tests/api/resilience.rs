@@ -394,7 +394,10 @@ async fn trace_logs_never_contain_a_password_token_or_secret() {
         "the mail requests reached the request log"
     );
     for secret in [&reset_token, &verify_token, &mail_access] {
-        assert!(!logs.contains(secret.as_str()), "a mail token leaked into the logs");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a mail token leaked into the logs"
+        );
     }
     assert!(!logs.contains(reset_password) && !logs.contains(mail_password));
     assert!(

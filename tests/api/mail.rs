@@ -558,15 +558,18 @@ async fn file_urls_write_one_eml_per_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_resets_a_password_through_the_mailed_link() {
-    let Some(python) = crate::third_party::python() else { return };
-    let Some(chromium) = crate::browser_pages::chromium() else { return };
+    let Some(python) = crate::third_party::python() else {
+        return;
+    };
+    let Some(chromium) = crate::browser_pages::chromium() else {
+        return;
+    };
     let sink = SmtpSink::start().await;
     let url = sink.url();
     let tessera = crate::reachable::spawn_reachable(Backend::Sqlite, move |settings| {
         settings.cookie_secure = false;
-        settings.mail = Some(
-            tessera::mail::MailSettings::parse(&url, None, None, &settings.issuer).unwrap(),
-        );
+        settings.mail =
+            Some(tessera::mail::MailSettings::parse(&url, None, None, &settings.issuer).unwrap());
     })
     .await;
     let app = &tessera.app;

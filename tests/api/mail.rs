@@ -506,6 +506,66 @@ both_backends! {
         assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
     }
 
+    async fn forgot_password_requests_are_limited_per_client_address(backend) {
+        let sink = SmtpSink::start().await;
+        let url = sink.url();
+        let app = spawn_app_with(backend, move |settings| {
+            settings.login_rate_limit = Some(tessera::ratelimit::Rate { count: 3, per_secs: 60 });
+            settings.mail = Some(
+                tessera::mail::MailSettings::parse(&url, None, None, &settings.issuer).unwrap(),
+            );
+        })
+        .await;
+        for _ in 0..3 {
+            assert_eq!(forgot(&app, json!({ "username": "x" })).await.status(), StatusCode::ACCEPTED);
+        }
+        let limited = forgot(&app, json!({ "username": "x" })).await;
+        assert!(limited.headers().contains_key("retry-after"));
+        assert_error(limited, 429, "rate_limited").await;
+    }
+
+    async fn the_account_page_sends_a_verification_link_and_changes_the_address(backend) {
+        let sink = SmtpSink::start().await;
+        let app = spawn_with_mail(backend, &sink).await;
+        register_with_email(&app, "paul", "paul@example.com").await;
+        let mut browser = crate::authorize::Browser::new(&app);
+        assert_eq!(browser.sign_in("paul", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+        let page = browser.get("/account").await.text().await.unwrap();
+        assert!(page.contains("paul@example.com") && page.contains("not verified"));
+        let csrf = crate::authorize::hidden(&page, "csrf");
+        let sent = browser.post("/account", &[("csrf", &csrf), ("action", "verify_email")]).await;
+        assert_eq!(sent.status(), StatusCode::OK);
+        assert!(sent.text().await.unwrap().contains("verification link is on its way"));
+        let token = the_token(&sink.wait_for(1, 10).await[0], "/email/verify");
+        assert_eq!(app.get(&format!("/email/verify?token={token}")).await.status(), StatusCode::OK);
+        let page = browser.get("/account").await.text().await.unwrap();
+        assert!(page.contains(">verified<"), "{page}");
+        let wrong = browser.post("/account", &[
+            ("csrf", &csrf), ("action", "change_email"),
+            ("email", "paul@new.example"), ("password", "not the password"),
+        ]).await;
+        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        let changed = browser.post("/account", &[
+            ("csrf", &csrf), ("action", "change_email"),
+            ("email", "paul@new.example"), ("password", PASSWORD),
+        ]).await;
+        assert_eq!(changed.status(), StatusCode::OK);
+        let page = changed.text().await.unwrap();
+        assert!(page.contains("paul@new.example") && page.contains("not verified"));
+        let forged = browser.post("/account", &[("csrf", "forged"), ("action", "verify_email")]).await;
+        assert_eq!(forged.status(), StatusCode::BAD_REQUEST, "the forms need their CSRF token");
+    }
+
+    async fn the_sign_in_page_links_to_the_reset_form_only_with_mail(backend) {
+        let sink = SmtpSink::start().await;
+        let with_mail = spawn_with_mail(backend.clone(), &sink).await;
+        let page = with_mail.get("/login").await.text().await.unwrap();
+        assert!(page.contains("href=\"/password/forgot\""));
+        let without = crate::helpers::spawn_app(backend).await;
+        let page = without.get("/login").await.text().await.unwrap();
+        assert!(!page.contains("/password/forgot"));
+    }
+
     async fn without_mail_configured_the_endpoints_answer_503(backend) {
         let app = crate::helpers::spawn_app(backend).await;
         let response = forgot(&app, json!({ "username": "anyone" })).await;

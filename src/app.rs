@@ -145,7 +145,7 @@ impl AppState {
     }
 
     /// Deletes what has outlived its use: deny-list entries of expired tokens, ended
-    /// sessions, audit events past retention, failure counts of unknown usernames untouched
+    /// sessions, audit events past retention, finished outbox messages, expired mail tokens, failure counts of unknown usernames untouched
     /// for a day (in batches, so the database is never held for long).
     pub fn purge(&self) -> Result<()> {
         let mut conn = self.db.get()?;
@@ -158,6 +158,7 @@ impl AppState {
         store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
         // Delivered or abandoned messages are kept a week, for an operator looking into one.
         store::outbox::purge_finished(&mut conn, now - 7 * 86_400)?;
+        store::mail_tokens::delete_expired(&mut conn, now - 86_400)?;
         while store::login_failures::purge_stale(&mut conn, now - 86_400, now, 1000)? == 1000 {}
         self.login_limiter.clean();
         Ok(())

@@ -160,6 +160,20 @@ both_backends! {
         assert!(rows::mark_sent(&mut conn, &id, "worker-b", now + 302).unwrap());
     }
 
+    async fn a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(backend) {
+        let app = spawn_app(backend).await;
+        let mut conn = app.state.db.get().unwrap();
+        let result: Result<(), tessera::error::Error> = tessera::store::transaction(&mut conn, |conn| {
+            outbox::enqueue(conn, "test", "rolled back", tessera::now())?;
+            Err(tessera::error::Error::InvalidRequest("the change failed".into()))
+        });
+        assert!(result.is_err());
+        drop(conn);
+        let sender = Recorder::default();
+        assert_eq!(run_once(&app, &Outbox::new(policy()), &sender), 0);
+        assert!(sender.delivered.lock().unwrap().is_empty());
+    }
+
     async fn messages_of_kinds_without_a_sender_stay_queued(backend) {
         let app = spawn_app(backend).await;
         let mut conn = app.state.db.get().unwrap();

@@ -129,7 +129,9 @@ pub fn find(conn: &mut DbConnection, secret: &str, now: i64) -> Result<Option<Br
 pub fn end(conn: &mut DbConnection, secret: &str, now: i64) -> Result<bool> {
     match store::find_live(conn, &hash(secret), now)? {
         Some((row, _)) => {
-            Ok(!session_store::revoke(conn, &row.session_id, now, "signed out")?.is_empty())
+            let ended = session_store::revoke(conn, &row.session_id, now, "signed out")?;
+            crate::session_end::sessions_ended(conn, &ended, now)?;
+            Ok(!ended.is_empty())
         }
         None => Ok(false),
     }

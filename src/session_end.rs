@@ -9,6 +9,10 @@ use crate::store::DbConnection;
 
 /// Acts on sessions that just ended; call it right after the store call that ended them,
 /// in its transaction.
-pub fn sessions_ended(conn: &mut DbConnection, ended: &[Ended], now: i64) -> crate::error::Result<()> {
+pub fn sessions_ended(
+    conn: &mut DbConnection,
+    ended: &[Ended],
+    now: i64,
+) -> crate::error::Result<()> {
     crate::revocation_feed::record_sessions(conn, ended, now)
 }

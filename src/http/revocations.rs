@@ -93,7 +93,11 @@ fn bounded(value: Option<&str>, name: &str, min: u64, max: u64) -> Result<Option
         .ok()
         .filter(|n| value.bytes().all(|b| b.is_ascii_digit()) && (min..=max).contains(n))
         .map(Some)
-        .ok_or_else(|| Error::InvalidRequest(format!("`{name}` must be a whole number from {min} to {max}")))
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "`{name}` must be a whole number from {min} to {max}"
+            ))
+        })
 }
 
 /// Whether `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2).
@@ -185,7 +189,13 @@ pub async fn revocations(
                     let reader = reader.clone();
                     async move {
                         blocking(&reader, move |conn, _| {
-                            revocation_feed::read(conn, lifetimes, Some(position), limit, crate::now())
+                            revocation_feed::read(
+                                conn,
+                                lifetimes,
+                                Some(position),
+                                limit,
+                                crate::now(),
+                            )
                         })
                         .await
                     }
@@ -209,10 +219,7 @@ fn respond(
         items: page.items.into_iter().map(RevocationItem::from).collect(),
     };
     let body = serde_json::to_vec(&body).map_err(|e| Error::internal("rendering the feed", e))?;
-    let etag = format!(
-        "\"{}\"",
-        &crate::crypto::sha256_hex(&body)[..32]
-    );
+    let etag = format!("\"{}\"", &crate::crypto::sha256_hex(&body)[..32]);
     if !waits && matches_etag(req, &etag) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, etag))

@@ -434,25 +434,57 @@ both_backends! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_returns_within_a_second_of_a_revocation_through_another_instance() {
-    let Some(backend) = Backend::postgres() else { return };
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
     let first = spawn_app(backend).await;
     let second = start(first.settings.clone(), first.dir.clone()).await;
     let secret = first.feed_reader();
     let alice = first.user_with_tokens("alice").await;
-    let cursor = first.revocations(&secret, "").await.json::<Value>().await.unwrap()["next_cursor"].as_str().unwrap().to_string();
+    let cursor = first
+        .revocations(&secret, "")
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let waiting = {
-        let request = first.client.get(first.url(&format!("/revocations?since={cursor}&wait=30"))).basic_auth(READER, Some(&secret));
-        tokio::spawn(async move { let response = request.send().await.unwrap(); (Instant::now(), response.json::<Value>().await.unwrap()) })
+        let request = first
+            .client
+            .get(first.url(&format!("/revocations?since={cursor}&wait=30")))
+            .basic_auth(READER, Some(&secret));
+        tokio::spawn(async move {
+            let response = request.send().await.unwrap();
+            (Instant::now(), response.json::<Value>().await.unwrap())
+        })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     let revoked = Instant::now();
-    let response = second.post_form("/oauth/revoke", &[("token", alice.refresh_token.as_deref().unwrap()), ("client_id", "first-party")]).await;
+    let response = second
+        .post_form(
+            "/oauth/revoke",
+            &[
+                ("token", alice.refresh_token.as_deref().unwrap()),
+                ("client_id", "first-party"),
+            ],
+        )
+        .await;
     assert_eq!(response.status().as_u16(), 200);
     let (answered, body) = waiting.await.unwrap();
     assert_eq!(body["items"][0]["id"], sid(&alice).as_str(), "{body}");
     let after = answered.duration_since(revoked);
-    assert!(after < Duration::from_secs(1), "answered {after:?} after the revocation");
+    assert!(
+        after < Duration::from_secs(1),
+        "answered {after:?} after the revocation"
+    );
     // The second instance reads the first one's cursor.
-    let next = second.revocations(&secret, &format!("?since={}", body["next_cursor"].as_str().unwrap())).await;
+    let next = second
+        .revocations(
+            &secret,
+            &format!("?since={}", body["next_cursor"].as_str().unwrap()),
+        )
+        .await;
     assert_eq!(next.status().as_u16(), 200);
 }

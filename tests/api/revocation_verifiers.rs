@@ -16,11 +16,7 @@ use crate::helpers::*;
 use crate::reachable::spawn_reachable;
 use crate::revocation_feed::{sid, READER};
 
-#[path = "../../examples/rust_resource_server.rs"]
-#[allow(dead_code)]
-mod rust_resource_server;
-
-use rust_resource_server::{RevocationFeed, Verifier};
+use crate::resource_server::rust_resource_server::{self, RevocationFeed, Verifier};
 
 /// The Rust example, fed by the feed, running on a port of its own.
 struct RustApi {
@@ -46,7 +42,10 @@ impl RustApi {
         tokio::spawn(rust_resource_server::server(verifier, listener).unwrap());
         let deadline = Instant::now() + Duration::from_secs(10);
         while !feed.is_synced() {
-            assert!(Instant::now() < deadline, "the Rust example never read the feed");
+            assert!(
+                Instant::now() < deadline,
+                "the Rust example never read the feed"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         RustApi {
@@ -112,7 +111,12 @@ impl FlaskApi {
         .unwrap_or(false);
         if !ready {
             let mut stderr = String::new();
-            let _ = child.stderr.as_mut().unwrap().read_to_string(&mut stderr).await;
+            let _ = child
+                .stderr
+                .as_mut()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .await;
             panic!("the Flask example did not get ready:\n{stderr}");
         }
         Some(FlaskApi { child })
@@ -146,7 +150,11 @@ struct Verifiers {
 impl Verifiers {
     async fn start(app: &TestApp, secret: &str, token: &str) -> Verifiers {
         let rust = RustApi::start(app, secret).await;
-        assert_eq!(rust.me(token).await.0, 200, "the Rust example accepts the token");
+        assert_eq!(
+            rust.me(token).await.0,
+            200,
+            "the Rust example accepts the token"
+        );
         let flask = FlaskApi::start(app, secret, token).await;
         Verifiers { rust, flask }
     }

@@ -249,6 +249,22 @@ both_backends! {
         assert_eq!(app.feed_entries(&secret).await, vec![session(&sid(&partner))]);
     }
 
+    async fn a_reused_authorization_code_puts_the_session_it_started_on_the_feed(backend) {
+        use crate::authorize::{authorize_path, authorize_signing_in, clients, exchange, new_pkce, params, Browser, SPA, SPA_REDIRECT};
+        let app = spawn_app(backend).await;
+        let secret = app.feed_reader();
+        clients(&app);
+        app.register("bob", PASSWORD).await;
+        let mut browser = Browser::new(&app);
+        let pkce = new_pkce();
+        let back = authorize_signing_in(&mut browser, &authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[]), "bob").await;
+        let code = params(&back)["code"].clone();
+        let first = tokens(exchange(&app, SPA, &code, SPA_REDIRECT, &pkce.verifier).await).await;
+        assert!(app.feed_entries(&secret).await.is_empty());
+        assert_error(exchange(&app, SPA, &code, SPA_REDIRECT, &pkce.verifier).await, 400, "invalid_grant").await;
+        assert_eq!(app.feed_entries(&secret).await, vec![session(&sid(&first))]);
+    }
+
     async fn retiring_a_key_early_puts_its_kid_on_the_feed_and_a_scheduled_rotation_does_not(backend) {
         let app = spawn_app(backend).await;
         let secret = app.feed_reader();

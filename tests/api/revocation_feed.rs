@@ -313,6 +313,42 @@ both_backends! {
         assert_eq!(next["items"][0]["id"], sid(&alice).as_str());
     }
 
+    async fn a_reader_following_the_cursor_misses_none_of_many_concurrent_revocations(backend) {
+        let app = std::sync::Arc::new(spawn_app(backend).await);
+        let secret = app.feed_reader();
+        let mut sids = Vec::new();
+        let mut refresh_tokens = Vec::new();
+        app.register("alice", PASSWORD).await;
+        for _ in 0..24 {
+            let tokens = app.login("alice", PASSWORD).await;
+            sids.push(sid(&tokens));
+            refresh_tokens.push(tokens.refresh_token.unwrap());
+        }
+        let mut cursor = app.revocations(&secret, "").await.json::<Value>().await.unwrap()["next_cursor"].as_str().unwrap().to_string();
+        let revocations: Vec<_> = refresh_tokens.into_iter().map(|token| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                app.post_form("/oauth/revoke", &[("token", token.as_str()), ("client_id", "first-party")]).await.status().as_u16()
+            })
+        }).collect();
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while seen.len() < sids.len() && Instant::now() < deadline {
+            let page: Value = app.revocations(&secret, &format!("?since={cursor}&wait=2&limit=5")).await.json().await.unwrap();
+            for item in page["items"].as_array().unwrap() {
+                seen.push(item["id"].as_str().unwrap().to_string());
+            }
+            cursor = page["next_cursor"].as_str().unwrap().to_string();
+        }
+        for revocation in revocations {
+            assert_eq!(revocation.await.unwrap(), 200);
+        }
+        let mut expected = sids.clone();
+        expected.sort();
+        seen.sort();
+        assert_eq!(seen, expected, "every revocation reached the reader exactly once");
+    }
+
     async fn the_same_answer_has_the_same_etag_and_if_none_match_gets_304(backend) {
         let app = spawn_app(backend).await;
         let secret = app.feed_reader();

@@ -112,6 +112,7 @@ impl AppState {
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
         let feed = crate::revocation_feed::watch::Feed::new(
             crate::revocation_feed::cursor::CursorKey::new(&master_key),
+            settings.db_pool_size as usize,
         );
         Ok(AppState {
             settings,

@@ -155,6 +155,7 @@ pub async fn revocations(
     let lifetimes = state.feed_lifetimes();
     let waits = query.wait.is_some();
     let request = query;
+    let turn = state.feed.turn().await?;
     let (wait, limit, page) = blocking(&state, move |conn, state| {
         let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
         if client.public {
@@ -174,6 +175,7 @@ pub async fn revocations(
         Ok((wait, limit, page))
     })
     .await?;
+    drop(turn);
     let page = if page.items.is_empty() && wait > 0 {
         let position = page.position;
         let reader = state.clone();
@@ -188,6 +190,7 @@ pub async fn revocations(
                 move || {
                     let reader = reader.clone();
                     async move {
+                        let _turn = reader.feed.turn().await?;
                         blocking(&reader, move |conn, _| {
                             revocation_feed::read(
                                 conn,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore, SemaphorePermit};
 
 use crate::app::AppState;
 use crate::error::Result;
@@ -44,11 +44,16 @@ pub struct Feed {
     current: AtomicBool,
     /// Whether the last poll failed (so a database outage is logged once).
     failing: AtomicBool,
+    /// Bounds the feed's database work in flight to the pool's size: a thousand verifiers
+    /// reconnecting at once then queue here, as futures, instead of each taking a blocking
+    /// thread (and its stack) only to wait for a connection.
+    gate: Semaphore,
 }
 
 impl Feed {
-    /// A feed view that knows nothing yet.
-    pub fn new(cursor_key: CursorKey) -> Self {
+    /// A feed view that knows nothing yet, running at most `concurrency` database reads at
+    /// once.
+    pub fn new(cursor_key: CursorKey, concurrency: usize) -> Self {
         let (tail, _) = watch::channel(Arc::new(Tail {
             head: -1,
             floor: i64::MAX,
@@ -59,7 +64,16 @@ impl Feed {
             tail,
             current: AtomicBool::new(false),
             failing: AtomicBool::new(false),
+            gate: Semaphore::new(concurrency.max(1)),
         }
+    }
+
+    /// Waits for a turn to read the database for a feed request.
+    pub async fn turn(&self) -> Result<SemaphorePermit<'_>> {
+        self.gate
+            .acquire()
+            .await
+            .map_err(|e| crate::error::Error::internal("the feed's gate", e))
     }
 
     /// How many requests are waiting now.

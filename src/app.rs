@@ -112,7 +112,8 @@ impl AppState {
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
         let feed = crate::revocation_feed::watch::Feed::new(
             crate::revocation_feed::cursor::CursorKey::new(&master_key),
-            settings.db_pool_size as usize,
+            // A few reads at once keep both cores busy; more would only hold connections.
+            (settings.db_pool_size as usize).min(4),
         );
         Ok(AppState {
             settings,

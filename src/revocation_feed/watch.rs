@@ -44,9 +44,9 @@ pub struct Feed {
     current: AtomicBool,
     /// Whether the last poll failed (so a database outage is logged once).
     failing: AtomicBool,
-    /// Bounds the feed's database work in flight to the pool's size: a thousand verifiers
-    /// reconnecting at once then queue here, as futures, instead of each taking a blocking
-    /// thread (and its stack) only to wait for a connection.
+    /// Bounds the feed's database work in flight (to a few reads, within the pool's size):
+    /// a thousand verifiers reconnecting at once then queue here, as futures, instead of
+    /// each taking a blocking thread (and its stack) and the pool growing to its maximum.
     gate: Semaphore,
 }
 

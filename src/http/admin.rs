@@ -326,7 +326,7 @@ pub async fn revoke_session(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of stored clients, by id (the built-in `first-party` client is not listed)", body = Page<Client>),
+        (status = 200, description = "A page of clients, by id: the stored ones and the built-in `console` (the built-in `first-party` client is not listed)", body = Page<Client>),
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
@@ -342,8 +342,8 @@ pub async fn list_clients(
     admin_operator(&req)?;
     let limit = query.limit()?;
     let cursor = query.into_inner().cursor;
-    let page = blocking(&state, move |conn, _| {
-        admin::list_clients(conn, cursor.as_deref(), limit)
+    let page = blocking(&state, move |conn, state| {
+        admin::list_clients_with_console(conn, &state.settings.issuer, cursor.as_deref(), limit)
     })
     .await?;
     Ok(json_ok(page))
@@ -378,7 +378,10 @@ pub async fn get_client(
         admin::get_client(conn, &id, &state.settings.scopes)
     })
     .await?;
-    Ok(json_ok(client))
+    Ok(json_ok(crate::clients::with_issuer(
+        client,
+        &state.settings.issuer,
+    )))
 }
 
 /// The `POST /admin/clients` body.

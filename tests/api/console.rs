@@ -1,0 +1,367 @@
+//! The admin console (SPEC §6.5) over HTTP, cookies kept by hand: its sign-in through the
+//! code flow with PKCE as the built-in `console` client, the admin API's authorization on
+//! every page and action (non-admins get a 403 page, a demoted admin loses it at once), CSRF
+//! tokens, ended sessions, refresh before expiry, and its actions reaching the same domain
+//! as the admin API. `browser_console.rs` drives it in Chromium.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::admin::{admin, call, ok};
+use crate::authorize::{authorize_signing_in, hidden, location, params, Browser};
+use crate::helpers::*;
+
+/// Signs `username` (password `PASSWORD`) in to the console through `/oauth/authorize` and
+/// the sign-in page; answers the browser, holding the console's cookie.
+pub async fn console_sign_in<'a>(app: &'a TestApp, username: &str) -> Browser<'a> {
+    let mut browser = Browser::new(app);
+    let response = browser.get("/console").await;
+    assert_eq!(response.status().as_u16(), 303);
+    let authorize = location(&response);
+    assert!(authorize.starts_with("/oauth/authorize?"), "{authorize}");
+    let request = params(&authorize);
+    assert_eq!(request["client_id"], "console");
+    assert_eq!(request["code_challenge_method"], "S256");
+    assert_eq!(
+        request["redirect_uri"],
+        format!("{}/console/callback", app.settings.issuer)
+    );
+    let callback = authorize_signing_in(&mut browser, &authorize, username).await;
+    let path = callback
+        .strip_prefix(&app.settings.issuer)
+        .unwrap_or_else(|| panic!("back to the console: {callback}"))
+        .to_string();
+    assert!(path.starts_with("/console/callback?"), "{path}");
+    let response = browser.get(&path).await;
+    assert_eq!(response.status().as_u16(), 303, "{:?}", response.headers());
+    assert_eq!(location(&response), "/console");
+    assert!(browser.cookies.contains_key("tessera_console"));
+    browser
+}
+
+fn assert_page_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+}
+
+/// The CSRF token of the browser's forms (any console page has one).
+async fn csrf(browser: &mut Browser<'_>) -> String {
+    let page = browser.get("/console/users").await.text().await.unwrap();
+    hidden(&page, "csrf")
+}
+
+fn live_sessions(app: &TestApp, user_id: &str) -> usize {
+    let mut conn = app.state.db.get().unwrap();
+    tessera::sessions::list_for_user(&mut conn, user_id, None, None, 100, tessera::now())
+        .unwrap()
+        .0
+        .len()
+}
+
+both_backends! {
+    async fn an_admin_signs_in_with_pkce_and_sees_the_overview(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        app.user_with_tokens("alice").await;
+        let mut browser = console_sign_in(&app, "root").await;
+        let response = browser.get("/console").await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_page_headers(&response);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Signed in as</span> <strong>root</strong>"), "{page}");
+        assert!(page.contains("live sessions") && page.contains("failed logins, last hour"));
+        assert!(page.contains(&app.state.keys.active_kid().unwrap()), "the active key is named: {page}");
+        assert!(page.contains("<html lang=\"en\">"));
+        // The console's own session is a session of the `console` client, audited as a login.
+        let audit: Value = {
+            let root = app.login("root", PASSWORD).await.access_token;
+            ok(&app, Method::GET, "/admin/audit?type=login", &root, None).await
+        };
+        assert!(audit["items"].as_array().unwrap().iter().any(|e| e["client_id"] == "console"));
+    }
+
+    async fn a_signed_in_non_admin_gets_a_403_page(backend) {
+        let app = spawn_app(backend).await;
+        app.user_with_tokens("mallory").await;
+        let mut browser = console_sign_in(&app, "mallory").await;
+        for path in ["/console", "/console/users", "/console/clients", "/console/keys", "/console/audit"] {
+            let response = browser.get(path).await;
+            assert_eq!(response.status().as_u16(), 403, "{path}");
+            assert_page_headers(&response);
+            let page = response.text().await.unwrap();
+            assert!(page.contains("admin role"), "{page}");
+            assert!(!page.contains("/console/users\""), "no console navigation for a non-admin");
+        }
+        let token = csrf_from_403(&mut browser).await;
+        let before = app.state.keys.active_kid();
+        let response = browser
+            .post("/console/keys", &[("csrf", &token), ("action", "rotate")])
+            .await;
+        assert_eq!(response.status().as_u16(), 403);
+        assert_eq!(app.state.keys.active_kid(), before, "nothing was rotated");
+    }
+
+    async fn a_demoted_admin_loses_the_console_at_once(backend) {
+        let app = spawn_app(backend).await;
+        let other = admin(&app).await;
+        let deputy = app.create_user("deputy", &["admin"]);
+        let mut browser = console_sign_in(&app, "deputy").await;
+        assert_eq!(browser.get("/console/users").await.status().as_u16(), 200);
+        ok(&app, Method::PATCH, &format!("/admin/users/{deputy}"), &other.token,
+            Some(&json!({"roles": []}))).await;
+        let response = browser.get("/console/users").await;
+        assert_eq!(response.status().as_u16(), 403, "the console's unexpired token no longer passes");
+    }
+
+    async fn console_forms_without_the_right_csrf_token_change_nothing(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let alice = app.create_user("alice", &[]);
+        let mut browser = console_sign_in(&app, "root").await;
+        let path = format!("/console/users/{alice}");
+        for form in [
+            vec![("action", "disable"), ("confirm", "yes")],
+            vec![("action", "disable"), ("confirm", "yes"), ("csrf", "forged")],
+        ] {
+            let response = browser.post(&path, &form).await;
+            assert_eq!(response.status().as_u16(), 400);
+            assert!(response.text().await.unwrap().contains("This form has expired"));
+        }
+        let mut conn = app.state.db.get().unwrap();
+        assert!(!tessera::admin::get_user(&mut conn, &alice).unwrap().disabled);
+    }
+
+    async fn an_ended_console_session_asks_to_sign_in_again_and_changes_nothing(backend) {
+        let app = spawn_app(backend).await;
+        let root = app.create_user("root", &["admin"]);
+        let alice = app.create_user("alice", &[]);
+        let mut browser = console_sign_in(&app, "root").await;
+        let token = csrf(&mut browser).await;
+        {
+            let mut conn = app.state.db.get().unwrap();
+            tessera::sessions::revoke_all_sessions(&mut conn, &root, None, "test", None, tessera::now()).unwrap();
+        }
+        let response = browser
+            .post(&format!("/console/users/{alice}"), &[("csrf", &token), ("action", "disable"), ("confirm", "yes")])
+            .await;
+        assert_eq!(response.status().as_u16(), 401);
+        assert!(response.text().await.unwrap().contains("console session has ended"));
+        let mut conn = app.state.db.get().unwrap();
+        assert!(!tessera::admin::get_user(&mut conn, &alice).unwrap().disabled);
+        drop(conn);
+        let response = browser.get("/console").await;
+        assert_eq!(response.status().as_u16(), 303);
+        assert!(location(&response).starts_with("/oauth/authorize?"), "a view starts a new sign-in");
+    }
+
+    async fn a_forged_or_stale_sign_in_is_refused_at_the_callback(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let mut browser = Browser::new(&app);
+        let response = browser.get("/console/callback?code=abc&state=nope").await;
+        assert_eq!(response.status().as_u16(), 400, "no sign-in was started");
+        assert!(!browser.cookies.contains_key("tessera_console"));
+        let response = browser.get("/console").await;
+        let authorize = location(&response);
+        let response = browser.get("/console/callback?code=abc&state=wrong").await;
+        assert_eq!(response.status().as_u16(), 400, "another state");
+        assert!(!browser.cookies.contains_key("tessera_console"));
+        // The started sign-in is used up by the refusal: its cookie is gone.
+        let callback = authorize_signing_in(&mut browser, &authorize, "root").await;
+        let path = callback.strip_prefix(&app.settings.issuer).unwrap().to_string();
+        assert_eq!(browser.get(&path).await.status().as_u16(), 400);
+        assert!(!browser.cookies.contains_key("tessera_console"));
+    }
+
+    async fn the_console_refreshes_its_token_before_it_expires(backend) {
+        // A 30-second access token is always within the refresh margin.
+        let app = spawn_app_with(backend, |s| s.access_token_ttl = 30).await;
+        app.create_user("root", &["admin"]);
+        let mut browser = console_sign_in(&app, "root").await;
+        let first = browser.cookies["tessera_console"].clone();
+        assert_eq!(browser.get("/console/users").await.status().as_u16(), 200);
+        let second = browser.cookies["tessera_console"].clone();
+        assert_ne!(first, second, "new tokens were set");
+        assert_eq!(browser.get("/console/clients").await.status().as_u16(), 200);
+        assert_ne!(browser.cookies["tessera_console"], second);
+    }
+
+    async fn revoking_a_session_in_the_console_ends_it_after_a_confirmation(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let bob = app.create_user("bob", &[]);
+        let kept = app.login("bob", PASSWORD).await;
+        let doomed = app.login("bob", PASSWORD).await;
+        let sid = claims(doomed.refresh_token.as_deref().unwrap())["sid"].as_str().unwrap().to_string();
+        let mut browser = console_sign_in(&app, "root").await;
+        let page = browser.get("/console/users?q=bo").await.text().await.unwrap();
+        assert!(page.contains(&format!("/console/users/{bob}")), "found by search");
+        let page = browser.get(&format!("/console/users/{bob}")).await.text().await.unwrap();
+        assert!(page.contains(&sid));
+        let token = hidden(&page, "csrf");
+        let path = format!("/console/users/{bob}");
+        let asked = browser.post(&path, &[("csrf", &token), ("action", "revoke_session"), ("target", &sid)]).await;
+        assert_eq!(asked.status().as_u16(), 200);
+        let asked = asked.text().await.unwrap();
+        assert!(asked.contains("refresh token is refused"), "the confirmation says what happens");
+        assert_eq!(live_sessions(&app, &bob), 2, "nothing happened before the confirmation");
+        let done = browser
+            .post(&path, &[("csrf", &token), ("action", "revoke_session"), ("target", &sid), ("confirm", "yes")])
+            .await;
+        assert_eq!(done.status().as_u16(), 303);
+        assert_eq!(live_sessions(&app, &bob), 1);
+        assert_error(app.refresh(doomed.refresh_token.as_deref().unwrap()).await, 400, "invalid_grant").await;
+        assert_eq!(app.refresh(kept.refresh_token.as_deref().unwrap()).await.status().as_u16(), 200);
+    }
+
+    async fn a_client_created_in_the_console_shows_its_secret_once_and_it_works(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let mut browser = console_sign_in(&app, "root").await;
+        let token = csrf(&mut browser).await;
+        let response = browser
+            .post("/console/clients", &[
+                ("csrf", token.as_str()), ("client_id", "reports"), ("grant_client_credentials", "on"),
+                ("scopes", "read write"),
+            ])
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+        let page = response.text().await.unwrap();
+        let secret = hidden_value(&page, "secret");
+        assert!(secret.len() >= 43, "{page}");
+        let issued = app.token(&[
+            ("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", &secret),
+        ]).await;
+        assert_eq!(issued.status().as_u16(), 200);
+        let listed = browser.get("/console/clients").await.text().await.unwrap();
+        assert!(listed.contains("reports") && !listed.contains(&secret), "shown only once");
+        // A bad redirect URI is refused in words, and nothing is created.
+        let response = browser
+            .post("/console/clients", &[
+                ("csrf", token.as_str()), ("client_id", "spa"), ("public", "on"),
+                ("grant_authorization_code", "on"), ("redirect_uris", "http://evil.example/cb"),
+            ])
+            .await;
+        assert_eq!(response.status().as_u16(), 400);
+        assert!(response.text().await.unwrap().contains("http is allowed only for loopback hosts"));
+        let mut conn = app.state.db.get().unwrap();
+        assert!(tessera::clients::find(&mut conn, "spa", &[]).unwrap().is_none());
+    }
+
+    async fn rotating_keys_in_the_console_changes_the_jwks_and_retiring_asks_first(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let before = app.jwks_kids().await;
+        let old_active = app.state.keys.active_kid().unwrap();
+        let mut browser = console_sign_in(&app, "root").await;
+        let page = browser.get("/console/keys").await.text().await.unwrap();
+        assert!(page.contains("RS256 timeline") && page.contains(&old_active));
+        let token = hidden(&page, "csrf");
+        let response = browser.post("/console/keys", &[("csrf", &token), ("action", "rotate"), ("alg", "")]).await;
+        assert_eq!(response.status().as_u16(), 303);
+        assert_ne!(app.state.keys.active_kid().unwrap(), old_active);
+        let after = app.jwks_kids().await;
+        assert_ne!(before, after, "a new staged key is published");
+        let asked = browser.post("/console/keys", &[("csrf", &token), ("action", "retire"), ("kid", &old_active)]).await;
+        assert_eq!(asked.status().as_u16(), 200);
+        assert!(asked.text().await.unwrap().contains("are refused from now on"));
+        assert!(app.jwks_kids().await.contains(&old_active), "not before the confirmation");
+        let done = browser
+            .post("/console/keys", &[("csrf", &token), ("action", "retire"), ("kid", &old_active), ("confirm", "yes")])
+            .await;
+        assert_eq!(done.status().as_u16(), 303);
+        assert!(!app.jwks_kids().await.contains(&old_active));
+    }
+
+    async fn the_audit_view_filters_by_user_type_and_time_and_pages(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        app.create_user("carol", &[]);
+        for _ in 0..3 {
+            app.token(&[("grant_type", "password"), ("username", "carol"), ("password", "wrong password")]).await;
+        }
+        let mut browser = console_sign_in(&app, "root").await;
+        let page = browser.get("/console/audit?user=carol&type=login_failed").await;
+        assert_eq!(page.status().as_u16(), 200);
+        let page = page.text().await.unwrap();
+        assert_eq!(page.matches(">login_failed</span>").count(), 3, "{page}");
+        assert!(!page.contains(">login</span>"));
+        let future = browser.get("/console/audit?type=login_failed&since=2999-01-01T00:00").await.text().await.unwrap();
+        assert!(future.contains("No events match."));
+        let bad = browser.get("/console/audit?since=yesterday").await;
+        assert_eq!(bad.status().as_u16(), 400);
+        assert!(bad.text().await.unwrap().contains("neither unix seconds nor an RFC 3339 time"));
+        let unknown = browser.get("/console/audit?user=nobody").await;
+        assert_eq!(unknown.status().as_u16(), 400);
+        // Paging: more events than a page hold a link to the older ones.
+        for i in 0..50 {
+            let name = format!("nobody{i}");
+            app.token(&[("grant_type", "password"), ("username", &name), ("password", "x")]).await;
+        }
+        let first = browser.get("/console/audit?type=login_failed").await.text().await.unwrap();
+        let first = first.replace("&#x2f;", "/").replace("&amp;", "&");
+        assert_eq!(first.matches(">login_failed</span>").count(), 50);
+        let next = first.split("href=\"/console/audit?").nth(1).map(|rest| rest.split('"').next().unwrap().to_string());
+        let next = next.expect("an older-events link");
+        let second = browser.get(&format!("/console/audit?{next}")).await.text().await.unwrap();
+        assert_eq!(second.matches(">login_failed</span>").count(), 3);
+    }
+
+    async fn the_console_client_is_listed_and_cannot_be_changed_or_deleted(backend) {
+        let app = spawn_app(backend).await;
+        let root = admin(&app).await;
+        let listed = ok(&app, Method::GET, "/admin/clients", &root.token, None).await;
+        let console = &listed["items"][0];
+        assert_eq!(console["client_id"], "console");
+        assert_eq!(console["public"], true);
+        assert_eq!(console["first_party"], true);
+        assert_eq!(console["redirect_uris"], json!([format!("{}/console/callback", app.settings.issuer)]));
+        let response = call(&app, Method::PATCH, "/admin/clients/console", Some(&root.token), Some(&json!({"name": "mine"}))).await;
+        assert_error(response, 400, "invalid_request").await;
+        let response = call(&app, Method::DELETE, "/admin/clients/console", Some(&root.token), None).await;
+        assert_error(response, 400, "invalid_request").await;
+        let response = call(&app, Method::POST, "/admin/clients", Some(&root.token), Some(&json!({"client_id": "console"}))).await;
+        assert_eq!(response.status().as_u16(), 409);
+    }
+
+    async fn signing_out_of_the_console_ends_its_session_and_the_browser_session(backend) {
+        let app = spawn_app(backend).await;
+        let root = app.create_user("root", &["admin"]);
+        let mut browser = console_sign_in(&app, "root").await;
+        assert_eq!(live_sessions(&app, &root), 2, "the browser's and the console's");
+        let token = csrf(&mut browser).await;
+        let response = browser.post("/console/logout", &[("csrf", &token)]).await;
+        assert_eq!(response.status().as_u16(), 303);
+        assert_eq!(location(&response), "/login?signed_out=1");
+        assert_eq!(live_sessions(&app, &root), 0);
+        assert!(!browser.cookies.contains_key("tessera_console"));
+        let response = browser.get("/console").await;
+        assert_eq!(response.status().as_u16(), 303);
+    }
+}
+
+/// The CSRF token on the 403 page's sign-out form.
+async fn csrf_from_403(browser: &mut Browser<'_>) -> String {
+    let page = browser.get("/console").await.text().await.unwrap();
+    hidden(&page, "csrf")
+}
+
+/// The `value` of the input with id `id`.
+fn hidden_value(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\" type=\"text\" readonly value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} in {html}"))
+        + marker.len();
+    let end = html[start..].find('"').unwrap() + start;
+    html[start..end].to_string()
+}

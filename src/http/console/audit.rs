@@ -1,6 +1,8 @@
 //! The console's audit log (`/console/audit`): filter by user (id or username), event type
 //! and time, newest first, page by page.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::{context, Value};
@@ -58,8 +60,36 @@ pub struct AuditFilters {
     cursor: Option<String>,
 }
 
-/// Audit events as table rows.
-pub fn rows(events: Vec<AuditView>) -> Vec<Value> {
+/// The usernames of the users the events name (as actor or subject), by id.
+pub fn usernames(
+    conn: &mut crate::store::DbConnection,
+    events: &[AuditView],
+) -> Result<HashMap<String, String>, Error> {
+    let mut names = HashMap::new();
+    for id in events
+        .iter()
+        .flat_map(|e| [e.actor.as_deref(), e.user_id.as_deref()])
+        .flatten()
+    {
+        if !names.contains_key(id) {
+            if let Some(user) = crate::store::users::find(conn, id)? {
+                names.insert(id.to_string(), user.username);
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Audit events as table rows; users are shown by name when `names` knows them.
+pub fn rows(events: Vec<AuditView>, names: &HashMap<String, String>) -> Vec<Value> {
+    let name = |id: &Option<String>| {
+        id.as_ref().map(|id| {
+            names
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.chars().take(8).collect())
+        })
+    };
     events
         .into_iter()
         .map(|e| {
@@ -71,7 +101,8 @@ pub fn rows(events: Vec<AuditView>) -> Vec<Value> {
             context! {
                 at => e.at.replace('T', " ").trim_end_matches('Z').to_string(),
                 event_type => e.event_type,
-                actor => e.actor,
+                actor => name(&e.actor),
+                user => name(&e.user_id),
                 user_id => e.user_id,
                 client_id => e.client_id,
                 ip => e.ip,
@@ -148,14 +179,16 @@ pub async fn list(
                     since,
                     until,
                 };
-                admin::list_audit(conn, query, cursor.as_deref(), PAGE_SIZE)
+                let page = admin::list_audit(conn, query, cursor.as_deref(), PAGE_SIZE)?;
+                let names = usernames(conn, &page.items)?;
+                Ok((page, names))
             })
             .await
         }
         Err(e) => Err(e),
     };
     let (events, next, flash, status) = match result {
-        Ok(page) => {
+        Ok((page, names)) => {
             let next = page.next_cursor.map(|c| {
                 format!(
                     "/console/audit?user={}&type={}&since={}&until={}&cursor={}",
@@ -166,7 +199,12 @@ pub async fn list(
                     urlencode(&c)
                 )
             });
-            (rows(page.items), next, Flash::default(), StatusCode::OK)
+            (
+                rows(page.items, &names),
+                next,
+                Flash::default(),
+                StatusCode::OK,
+            )
         }
         Err(e) => match crate::http::console::explain(&e) {
             Some((_, text)) => (

@@ -501,10 +501,11 @@ pub async fn overview(req: HttpRequest) -> Result<HttpResponse, Error> {
     let loaded = blocking(&console.page.state, move |conn, state| {
         let overview = console::overview(conn, state.key_policy.max_token_lifetime_ms, now_ms)?;
         let recent = crate::admin::list_audit(conn, Default::default(), None, 8)?;
-        Ok((overview, recent))
+        let names = audit::usernames(conn, &recent.items)?;
+        Ok((overview, recent, names))
     })
     .await;
-    let (overview, recent) = match loaded {
+    let (overview, recent, names) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return Ok(console.error_page(&e)),
     };
@@ -532,7 +533,7 @@ pub async fn overview(req: HttpRequest) -> Result<HttpResponse, Error> {
             failed_logins => overview.failed_logins_last_hour,
             lockouts => overview.lockouts_last_hour,
             keys => keys,
-            recent => audit::rows(recent.items),
+            recent => audit::rows(recent.items, &names),
         },
     ))
 }

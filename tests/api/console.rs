@@ -316,6 +316,126 @@ both_backends! {
         assert_eq!(second.matches(">login_failed</span>").count(), 3);
     }
 
+    async fn users_are_created_in_the_console_under_the_password_policy_and_audited(backend) {
+        let app = spawn_app(backend).await;
+        let root = app.create_user("root", &["admin"]);
+        let mut browser = console_sign_in(&app, "root").await;
+        let token = csrf(&mut browser).await;
+        let weak = browser
+            .post("/console/users", &[("csrf", token.as_str()), ("username", "dave"), ("password", "password")])
+            .await;
+        assert_eq!(weak.status().as_u16(), 400);
+        assert!(weak.text().await.unwrap().contains("The password is too weak"));
+        let long_role = "r".repeat(65);
+        let bad_role = browser
+            .post("/console/users", &[("csrf", token.as_str()), ("username", "dave"), ("password", PASSWORD), ("roles", long_role.as_str())])
+            .await;
+        assert_eq!(bad_role.status().as_u16(), 400);
+        let created = browser
+            .post("/console/users", &[("csrf", token.as_str()), ("username", "dave"), ("password", PASSWORD), ("email", "dave@example.com"), ("roles", "ops, billing")])
+            .await;
+        assert_eq!(created.status().as_u16(), 303);
+        assert!(location(&created).ends_with("?done=created"));
+        let taken = browser
+            .post("/console/users", &[("csrf", token.as_str()), ("username", "Dave"), ("password", PASSWORD)])
+            .await;
+        assert_eq!(taken.status().as_u16(), 409);
+        assert!(taken.text().await.unwrap().contains("That username is taken."));
+        let tokens = app.login("dave", PASSWORD).await;
+        assert_eq!(claims(&tokens.access_token)["roles"], json!(["ops", "billing"]));
+        let admin_token = app.login("root", PASSWORD).await.access_token;
+        let audit = ok(&app, Method::GET, "/admin/audit?type=user_created", &admin_token, None).await;
+        assert_eq!(audit["items"][0]["actor"], root.as_str(), "the admin is the actor");
+    }
+
+    async fn roles_attributes_disabling_and_mfa_reset_go_through_the_admin_rules(backend) {
+        let app = spawn_app(backend).await;
+        let root = app.create_user("root", &["admin"]);
+        let (_, _) = app.user_with_mfa("erin").await;
+        let erin = app.state.db.get().map(|mut conn| tessera::admin::find_by_username(&mut conn, "erin").unwrap().id).unwrap();
+        let mut browser = console_sign_in(&app, "root").await;
+        let path = format!("/console/users/{erin}");
+        let page = browser.get(&path).await.text().await.unwrap();
+        assert!(page.contains("TOTP on"));
+        let token = hidden(&page, "csrf");
+        let saved = browser.post(&path, &[("csrf", token.as_str()), ("action", "roles"), ("roles", "ops support")]).await;
+        assert_eq!(location(&saved), format!("{path}?done=saved"));
+        let refused = browser.post(&path, &[("csrf", token.as_str()), ("action", "attributes"), ("attributes", "[1, 2]")]).await;
+        assert_eq!(refused.status().as_u16(), 400);
+        assert!(refused.text().await.unwrap().contains("Attributes must be a JSON object"));
+        let saved = browser.post(&path, &[("csrf", token.as_str()), ("action", "attributes"), ("attributes", r#"{"team": "ops"}"#)]).await;
+        assert_eq!(saved.status().as_u16(), 303);
+        let reset = browser.post(&path, &[("csrf", token.as_str()), ("action", "reset_mfa")]).await;
+        assert!(reset.text().await.unwrap().contains("Reset two-factor authentication?"), "asks first");
+        let reset = browser.post(&path, &[("csrf", token.as_str()), ("action", "reset_mfa"), ("confirm", "yes")]).await;
+        assert_eq!(location(&reset), format!("{path}?done=mfa_reset"));
+        let tokens = app.login("erin", PASSWORD).await;
+        let claims = claims(&tokens.access_token);
+        assert_eq!(claims["roles"], json!(["ops", "support"]));
+        assert_eq!(claims["attributes"], json!({"team": "ops"}));
+        let disabled = browser.post(&path, &[("csrf", token.as_str()), ("action", "disable"), ("confirm", "yes")]).await;
+        assert_eq!(location(&disabled), format!("{path}?done=disabled"));
+        assert_eq!(live_sessions(&app, &erin), 0, "disabling ended the sessions");
+        assert_error(app.token(&[("grant_type", "password"), ("username", "erin"), ("password", PASSWORD)]).await, 400, "invalid_grant").await;
+        let admin_token = app.login("root", PASSWORD).await.access_token;
+        let audit = ok(&app, Method::GET, &format!("/admin/audit?user={erin}&type=user_updated"), &admin_token, None).await;
+        assert!(audit["items"].as_array().unwrap().iter().all(|e| e["actor"] == root.as_str()));
+        assert!(audit["items"].as_array().unwrap().len() >= 3);
+    }
+
+    async fn a_client_secret_is_rotated_and_a_client_deleted_only_after_confirmation(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let old_secret = app.confidential_client("reports");
+        let mut browser = console_sign_in(&app, "root").await;
+        let token = csrf(&mut browser).await;
+        let asked = browser.post("/console/clients/reports", &[("csrf", token.as_str()), ("action", "rotate_secret")]).await;
+        assert!(asked.text().await.unwrap().contains("stops working at once"));
+        assert_eq!(app.token_basic("reports", &old_secret).await.status().as_u16(), 200, "nothing rotated before the confirmation");
+        let rotated = browser
+            .post("/console/clients/reports", &[("csrf", token.as_str()), ("action", "rotate_secret"), ("confirm", "yes")])
+            .await
+            .text()
+            .await
+            .unwrap();
+        let new_secret = hidden_value(&rotated, "secret");
+        assert_eq!(app.token_basic("reports", &old_secret).await.status().as_u16(), 401);
+        assert_eq!(app.token_basic("reports", &new_secret).await.status().as_u16(), 200);
+        let asked = browser.post("/console/clients/reports", &[("csrf", token.as_str()), ("action", "delete")]).await;
+        assert!(asked.text().await.unwrap().contains("This cannot be undone."));
+        let deleted = browser
+            .post("/console/clients/reports", &[("csrf", token.as_str()), ("action", "delete"), ("confirm", "yes")])
+            .await;
+        assert_eq!(location(&deleted), "/console/clients?done=client_deleted");
+        assert_eq!(app.token_basic("reports", &new_secret).await.status().as_u16(), 401);
+        let builtin = browser
+            .post("/console/clients/console", &[("csrf", token.as_str()), ("action", "delete"), ("confirm", "yes")])
+            .await;
+        assert_eq!(builtin.status().as_u16(), 400, "the built-in client stays");
+        assert!(builtin.text().await.unwrap().contains("cannot be deleted"));
+    }
+
+    async fn a_console_cookie_that_is_not_the_servers_starts_a_new_sign_in(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let mut browser = console_sign_in(&app, "root").await;
+        let sealed = browser.cookies["tessera_console"].clone();
+        let mut forged = sealed.into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+        browser.cookies.insert("tessera_console".into(), String::from_utf8(forged).unwrap());
+        let response = browser.get("/console/keys").await;
+        assert_eq!(response.status().as_u16(), 303);
+        let authorize = location(&response);
+        assert!(authorize.starts_with("/oauth/authorize?"), "{authorize}");
+        // The browser session is still there: the sign-in completes without a password, back
+        // on the page that was asked for.
+        let callback = location(&browser.get(&authorize).await);
+        let path = callback.strip_prefix(&app.settings.issuer).unwrap().to_string();
+        let response = browser.get(&path).await;
+        assert_eq!(location(&response), "/console/keys");
+    }
+
     async fn the_console_client_is_listed_and_cannot_be_changed_or_deleted(backend) {
         let app = spawn_app(backend).await;
         let root = admin(&app).await;
@@ -346,6 +466,19 @@ both_backends! {
         assert!(!browser.cookies.contains_key("tessera_console"));
         let response = browser.get("/console").await;
         assert_eq!(response.status().as_u16(), 303);
+    }
+}
+
+impl TestApp {
+    /// `client_credentials` with HTTP Basic client authentication.
+    async fn token_basic(&self, client_id: &str, secret: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/oauth/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
     }
 }
 

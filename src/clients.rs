@@ -125,8 +125,9 @@ impl Client {
     }
 
     /// The admin console's client: public, first-party, the authorization code and refresh
-    /// grants, no scopes. Its redirect URI comes from the issuer ([`with_issuer`]) and is
-    /// exempt from the scheme rule; a grace period lets parallel console tabs refresh.
+    /// grants, no scopes, sessions of at most 12 hours. Its redirect URI comes from the issuer
+    /// ([`with_issuer`]) and is exempt from the scheme rule; a grace period lets parallel
+    /// console tabs refresh.
     pub fn console(issuer: Option<&str>) -> Self {
         Client {
             client_id: CONSOLE.to_string(),
@@ -136,6 +137,7 @@ impl Client {
             ],
             scopes: Vec::new(),
             refresh_reuse_grace: Some(30),
+            refresh_token_ttl: Some(crate::console::SESSION_TTL),
             name: Some("Admin console".into()),
             redirect_uris: issuer
                 .map(crate::console::redirect_uri)

@@ -14,6 +14,10 @@ use crate::tokens::keyring::{classify, KeyStatus};
 /// Seconds before its expiry at which the console refreshes its access token.
 pub const REFRESH_MARGIN: i64 = 60;
 
+/// The longest a console session lasts (its refresh token's lifetime): an admin signs in
+/// again at least every 12 hours.
+pub const SESSION_TTL: i64 = 12 * 3600;
+
 /// How long a sign-in may take from the redirect to `/oauth/authorize` to the callback.
 pub const SIGN_IN_TTL: i64 = 600;
 

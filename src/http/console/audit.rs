@@ -130,6 +130,7 @@ fn instant(text: Option<&str>) -> Result<Option<i64>, Error> {
 #[utoipa::path(
     get,
     path = "/console/audit",
+    operation_id = "console_audit",
     tag = "pages",
     params(AuditFilters),
     responses(

@@ -67,6 +67,7 @@ async fn list_page(console: &Console, flash: Flash, status: StatusCode) -> HttpR
 #[utoipa::path(
     get,
     path = "/console/clients",
+    operation_id = "console_clients",
     tag = "pages",
     params(("done" = Option<String>, Query, description = "What just happened (a notice)")),
     responses(
@@ -200,6 +201,7 @@ fn secret_page(console: &Console, created: &ClientWithSecret, title: &str) -> Ht
 #[utoipa::path(
     post,
     path = "/console/clients",
+    operation_id = "console_create_client",
     tag = "pages",
     request_body(content = CreateClientForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -208,6 +210,8 @@ fn secret_page(console: &Console, created: &ClientWithSecret, title: &str) -> Ht
         (status = 401, description = "An HTML page: the console session has ended; nothing was changed", content_type = "text/html"),
         (status = 403, description = "An HTML page: not an admin", content_type = "text/html"),
         (status = 409, description = "The list again: the client id is taken", content_type = "text/html"),
+        (status = 413, description = "An HTML page: body too large", content_type = "text/html"),
+        (status = 415, description = "An HTML page: not a form", content_type = "text/html"),
         (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]
@@ -264,6 +268,7 @@ pub struct ClientActionForm {
 #[utoipa::path(
     post,
     path = "/console/clients/{id}",
+    operation_id = "console_client_action",
     tag = "pages",
     params(("id" = String, Path, description = "The client id")),
     request_body(content = ClientActionForm, content_type = "application/x-www-form-urlencoded"),
@@ -274,6 +279,8 @@ pub struct ClientActionForm {
         (status = 401, description = "An HTML page: the console session has ended; nothing was changed", content_type = "text/html"),
         (status = 403, description = "An HTML page: not an admin", content_type = "text/html"),
         (status = 404, description = "The list again: no such client", content_type = "text/html"),
+        (status = 413, description = "An HTML page: body too large", content_type = "text/html"),
+        (status = 415, description = "An HTML page: not a form", content_type = "text/html"),
         (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]

@@ -101,6 +101,7 @@ async fn keys_page(console: &Console, flash: Flash, status: StatusCode) -> HttpR
 #[utoipa::path(
     get,
     path = "/console/keys",
+    operation_id = "console_keys",
     tag = "pages",
     params(("done" = Option<String>, Query, description = "What just happened (a notice)")),
     responses(
@@ -171,6 +172,7 @@ fn retire_consequence(key: &KeyView) -> String {
 #[utoipa::path(
     post,
     path = "/console/keys",
+    operation_id = "console_key_action",
     tag = "pages",
     request_body(content = KeyActionForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -180,6 +182,8 @@ fn retire_consequence(key: &KeyView) -> String {
         (status = 401, description = "An HTML page: the console session has ended; nothing was changed", content_type = "text/html"),
         (status = 403, description = "An HTML page: not an admin", content_type = "text/html"),
         (status = 404, description = "The keys again: no such live key", content_type = "text/html"),
+        (status = 413, description = "An HTML page: body too large", content_type = "text/html"),
+        (status = 415, description = "An HTML page: not a form", content_type = "text/html"),
         (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]

@@ -263,7 +263,7 @@ impl Console {
                         &state,
                         TOKENS_COOKIE,
                         &fresh.seal(&state.master_key),
-                        state.settings.refresh_token_ttl,
+                        console::SESSION_TTL,
                     ));
                     tokens = fresh;
                 }
@@ -483,6 +483,7 @@ pub struct DoneQuery {
 #[utoipa::path(
     get,
     path = "/console",
+    operation_id = "console_overview",
     tag = "pages",
     responses(
         (status = 200, description = "The console's overview", content_type = "text/html"),
@@ -555,6 +556,7 @@ pub struct CallbackQuery {
 #[utoipa::path(
     get,
     path = "/console/callback",
+    operation_id = "console_callback",
     tag = "pages",
     params(CallbackQuery),
     responses(
@@ -678,7 +680,7 @@ pub async fn callback(
         &state,
         TOKENS_COOKIE,
         &sealed,
-        state.settings.refresh_token_ttl,
+        console::SESSION_TTL,
     ));
     let location = console::console_path(&return_to).unwrap_or("/console");
     Ok(with_cookies(page.see_other(location), &cookies))
@@ -695,6 +697,7 @@ pub struct SignOutForm {
 #[utoipa::path(
     post,
     path = "/console/logout",
+    operation_id = "console_logout",
     tag = "pages",
     request_body(content = SignOutForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -756,6 +759,7 @@ pub async fn logout(
 #[utoipa::path(
     get,
     path = "/assets/console.css",
+    operation_id = "console_stylesheet",
     tag = "pages",
     responses(
         (status = 200, description = "The stylesheet of the admin console", content_type = "text/css"),

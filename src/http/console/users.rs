@@ -101,6 +101,7 @@ async fn list_page(
 #[utoipa::path(
     get,
     path = "/console/users",
+    operation_id = "console_users",
     tag = "pages",
     params(UsersQuery),
     responses(
@@ -140,6 +141,7 @@ pub struct CreateUserForm {
 #[utoipa::path(
     post,
     path = "/console/users",
+    operation_id = "console_create_user",
     tag = "pages",
     request_body(content = CreateUserForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -148,6 +150,8 @@ pub struct CreateUserForm {
         (status = 401, description = "An HTML page: the console session has ended; nothing was changed", content_type = "text/html"),
         (status = 403, description = "An HTML page: not an admin", content_type = "text/html"),
         (status = 409, description = "The list again: the username is taken", content_type = "text/html"),
+        (status = 413, description = "An HTML page: body too large", content_type = "text/html"),
+        (status = 415, description = "An HTML page: not a form", content_type = "text/html"),
         (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]
@@ -276,6 +280,7 @@ async fn user_page(
 #[utoipa::path(
     get,
     path = "/console/users/{id}",
+    operation_id = "console_user",
     tag = "pages",
     params(("id" = String, Path, description = "The user id"), ("done" = Option<String>, Query, description = "What just happened (a notice)")),
     responses(
@@ -324,6 +329,7 @@ pub struct UserActionForm {
 #[utoipa::path(
     post,
     path = "/console/users/{id}",
+    operation_id = "console_user_action",
     tag = "pages",
     params(("id" = String, Path, description = "The user id")),
     request_body(content = UserActionForm, content_type = "application/x-www-form-urlencoded"),
@@ -334,6 +340,8 @@ pub struct UserActionForm {
         (status = 401, description = "An HTML page: the console session has ended; nothing was changed", content_type = "text/html"),
         (status = 403, description = "An HTML page: not an admin", content_type = "text/html"),
         (status = 404, description = "An HTML page: no such user or session", content_type = "text/html"),
+        (status = 413, description = "An HTML page: body too large", content_type = "text/html"),
+        (status = 415, description = "An HTML page: not a form", content_type = "text/html"),
         (status = "default", description = "An HTML error page", content_type = "text/html"),
     ),
 )]

@@ -6,6 +6,7 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use tessera::tokens::algs::SigningAlg;
 
 use crate::admin::{admin, call, ok};
 use crate::authorize::{authorize_signing_in, hidden, location, params, Browser};
@@ -413,6 +414,88 @@ both_backends! {
             .await;
         assert_eq!(builtin.status().as_u16(), 400, "the built-in client stays");
         assert!(builtin.text().await.unwrap().contains("cannot be deleted"));
+    }
+
+    async fn ending_all_of_a_users_sessions_in_the_console_refuses_every_refresh_token(backend) {
+        let app = spawn_app(backend).await;
+        app.create_user("root", &["admin"]);
+        let frank = app.create_user("frank", &[]);
+        let first = app.login("frank", PASSWORD).await.refresh_token.unwrap();
+        let second = app.login("frank", PASSWORD).await.refresh_token.unwrap();
+        let mut browser = console_sign_in(&app, "root").await;
+        let path = format!("/console/users/{frank}");
+        let token = hidden(&browser.get(&path).await.text().await.unwrap(), "csrf");
+        let asked = browser.post(&path, &[("csrf", token.as_str()), ("action", "revoke_sessions")]).await;
+        assert!(asked.text().await.unwrap().contains("End every session of this user?"));
+        assert_eq!(live_sessions(&app, &frank), 2);
+        let done = browser.post(&path, &[("csrf", token.as_str()), ("action", "revoke_sessions"), ("confirm", "yes")]).await;
+        assert_eq!(location(&done), format!("{path}?done=sessions_revoked"));
+        assert_eq!(live_sessions(&app, &frank), 0);
+        for refresh_token in [first, second] {
+            assert_error(app.refresh(&refresh_token).await, 400, "invalid_grant").await;
+        }
+    }
+
+    async fn a_browser_client_is_created_with_redirect_uris_and_the_other_fields(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.signing_algs = vec![SigningAlg::Rs256, SigningAlg::Es256];
+        })
+        .await;
+        app.create_user("root", &["admin"]);
+        let mut browser = console_sign_in(&app, "root").await;
+        let token = csrf(&mut browser).await;
+        let response = browser
+            .post("/console/clients", &[
+                ("csrf", token.as_str()), ("client_id", "spa"), ("name", "The SPA"), ("public", "on"),
+                ("first_party", "on"), ("grant_authorization_code", "on"), ("grant_refresh_token", "on"),
+                ("redirect_uris", "https://app.example/cb\r\nhttp://127.0.0.1/cb"),
+                ("post_logout_redirect_uris", "https://app.example/bye"),
+                ("scopes", "profile email"), ("token_alg", "ES256"), ("access_token_ttl", "300"),
+            ])
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(response.text().await.unwrap().contains("is public: it has no secret"));
+        let mut conn = app.state.db.get().unwrap();
+        let client = tessera::clients::find(&mut conn, "spa", &[]).unwrap().unwrap();
+        assert_eq!(client.redirect_uris, ["https://app.example/cb", "http://127.0.0.1/cb"]);
+        assert_eq!(client.post_logout_redirect_uris, ["https://app.example/bye"]);
+        assert_eq!(client.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(client.scopes, ["profile", "email"]);
+        assert!(client.public && client.first_party);
+        assert_eq!(client.token_alg.as_deref(), Some("ES256"));
+        assert_eq!(client.access_token_ttl, Some(300));
+        assert_eq!(client.name.as_deref(), Some("The SPA"));
+        drop(conn);
+        let refused = browser
+            .post("/console/clients", &[("csrf", token.as_str()), ("client_id", "svc"), ("token_alg", "EdDSA")])
+            .await;
+        assert_eq!(refused.status().as_u16(), 400, "EdDSA is not configured");
+        assert!(refused.text().await.unwrap().contains("configured signing algorithms"));
+        let refused = browser
+            .post("/console/clients", &[("csrf", token.as_str()), ("client_id", "svc"), ("access_token_ttl", "soon")])
+            .await;
+        assert_eq!(refused.status().as_u16(), 400);
+    }
+
+    async fn each_algorithm_has_its_timeline_and_can_be_rotated_alone(backend) {
+        let app = spawn_app_with(backend, |s| {
+            s.signing_algs = vec![SigningAlg::Rs256, SigningAlg::Es256];
+        })
+        .await;
+        app.create_user("root", &["admin"]);
+        let rs256 = app.state.keys.active_kid().unwrap();
+        let mut browser = console_sign_in(&app, "root").await;
+        let page = browser.get("/console/keys").await.text().await.unwrap();
+        assert!(page.contains("RS256 timeline") && page.contains("ES256 timeline"), "{page}");
+        let token = hidden(&page, "csrf");
+        let before = app.jwks_kids().await;
+        let done = browser.post("/console/keys", &[("csrf", token.as_str()), ("action", "rotate"), ("alg", "ES256")]).await;
+        assert_eq!(location(&done), "/console/keys?done=rotated");
+        assert_eq!(app.state.keys.active_kid().unwrap(), rs256, "RS256 did not rotate");
+        assert_ne!(app.jwks_kids().await, before, "ES256 did");
+        let refused = browser.post("/console/keys", &[("csrf", token.as_str()), ("action", "rotate"), ("alg", "HS256")]).await;
+        assert_eq!(refused.status().as_u16(), 400);
+        assert!(refused.text().await.unwrap().contains("configured signing algorithms"));
     }
 
     async fn a_console_cookie_that_is_not_the_servers_starts_a_new_sign_in(backend) {

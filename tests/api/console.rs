@@ -498,6 +498,27 @@ both_backends! {
         assert!(refused.text().await.unwrap().contains("configured signing algorithms"));
     }
 
+    async fn an_admin_whose_tokens_cannot_fit_a_cookie_is_told_and_left_with_no_session(backend) {
+        let app = spawn_app(backend).await;
+        let big = app.create_user("big", &["admin"]);
+        {
+            let mut conn = app.state.db.get().unwrap();
+            let mut attributes = serde_json::Map::new();
+            attributes.insert("notes".into(), json!("x".repeat(3000)));
+            let changes = tessera::accounts::UserChanges { roles: None, disabled: None, attributes: Some(attributes) };
+            tessera::accounts::update_user(&mut conn, &big, &changes, "test", None, tessera::now()).unwrap();
+        }
+        let mut browser = Browser::new(&app);
+        let authorize = location(&browser.get("/console").await);
+        let callback = authorize_signing_in(&mut browser, &authorize, "big").await;
+        let path = callback.strip_prefix(&app.settings.issuer).unwrap().to_string();
+        let response = browser.get(&path).await;
+        assert_eq!(response.status().as_u16(), 400);
+        assert!(response.text().await.unwrap().contains("too large for the console"));
+        assert!(!browser.cookies.contains_key("tessera_console"));
+        assert_eq!(live_sessions(&app, &big), 1, "only the browser's sign-in remains");
+    }
+
     async fn a_console_cookie_that_is_not_the_servers_starts_a_new_sign_in(backend) {
         let app = spawn_app(backend).await;
         app.create_user("root", &["admin"]);

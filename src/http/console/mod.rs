@@ -662,6 +662,25 @@ pub async fn callback(
     state.metrics.tokens_last_hour.record(now);
     let sealed = tokens.seal(&state.master_key);
     if sealed.len() + TOKENS_COOKIE.len() > MAX_COOKIE {
+        // The session just started cannot be used: it ends at once rather than linger.
+        let refresh_token = tokens.refresh_token.clone();
+        let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
+        let ended = blocking(&state, move |conn, state| {
+            let client = crate::clients::Client::console(Some(&state.settings.issuer));
+            crate::sessions::revoke_token(
+                conn,
+                state,
+                &client,
+                &refresh_token,
+                Some("refresh_token"),
+                ip,
+                crate::now(),
+            )
+        })
+        .await;
+        if let Err(e) = ended {
+            return Ok(with_cookies(page.error_for(&e), &clear_sign_in));
+        }
         return Ok(with_cookies(
             message(
                 &page,

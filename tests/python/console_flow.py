@@ -108,7 +108,7 @@ def main():
         shot(page, "console-user", phone=True)
         page.get_by_role("button", name=f"End session {BOB_SID}").click()
         check("End this session?" in page.content(), "asked to confirm")
-        shot(page, "console-confirm")
+        shot(page, "console-confirm", phone=True)
         page.get_by_role("button", name="End session", exact=True).click()
         check("The session has ended" in page.content(), "notice after ending the session")
         check(BOB_SID not in page.content(), "the session is gone from the list")
@@ -126,18 +126,18 @@ def main():
         page.get_by_role("button", name="Create client").click()
         secret = page.get_by_label("Client secret").input_value()
         check(len(secret) >= 43, "a 256-bit secret is shown")
-        shot(page, "console-client-secret")
+        shot(page, "console-client-secret", phone=True)
         issued = requests.post(BASE + "/oauth/token", data={"grant_type": "client_credentials"},
                                auth=("reports", secret), timeout=10)
         check(issued.status_code == 200 and "access_token" in issued.json(), f"client_credentials: {issued.text}")
         page.get_by_role("link", name="Back to the clients").click()
         check(secret not in page.content(), "the secret is not shown again")
-        shot(page, "console-clients")
+        shot(page, "console-clients", phone=True)
 
         # Keys: rotate, and the JWKS changes; retire the previous key after the warning.
         before = jwks_kids()
         page.get_by_role("link", name="Keys", exact=True).click()
-        shot(page, "console-keys")
+        shot(page, "console-keys", phone=True)
         old_active = page.locator(".key.active code").first.text_content()
         page.get_by_role("button", name="Rotate", exact=True).click()
         check("Rotated" in page.content(), "rotated")
@@ -145,7 +145,7 @@ def main():
         check(after != before and old_active in after, f"the JWKS changed: {before} -> {after}")
         page.get_by_role("button", name=f"Retire key {old_active}").click()
         check("are refused from now on" in page.content(), "the confirmation names the consequence")
-        shot(page, "console-retire")
+        shot(page, "console-retire", phone=True)
         page.get_by_role("button", name="Retire key", exact=True).click()
         check("The key is retired" in page.content(), "retired: " + page.inner_text("main"))
         check(old_active not in jwks_kids(), "the retired key left the JWKS")
@@ -159,7 +159,7 @@ def main():
         check(all("session_revoked" in rows.nth(i).text_content() for i in range(rows.count())), "only that type")
         page.get_by_label("Event type").select_option("")
         page.get_by_role("button", name="Filter").click()
-        shot(page, "console-audit")
+        shot(page, "console-audit", phone=True)
 
         # A second admin signs in; demoted by the first, their console stops at once.
         other = browser.new_context(viewport=DESKTOP).new_page()
@@ -175,7 +175,7 @@ def main():
         response = other.reload()
         check(response.status == 403, f"the demoted admin gets 403 at once: {response.status}")
         check("admin role" in other.content(), "the 403 page says why")
-        shot(other, "console-forbidden")
+        shot(other, "console-forbidden", phone=True)
 
         # Sign out.
         page.get_by_role("button", name="Sign out").click()

@@ -278,7 +278,7 @@ route_table! {
     "/console/audit" { get => console::audit::list }
     "/account/mfa/totp" { post => mfa::enrol, delete => mfa::disable }
     "/account/mfa/totp/confirm" { post => mfa::confirm }
-    "/admin/users" { get => admin::list_users }
+    "/admin/users" { get => admin::list_users, post => admin::create_user }
     "/admin/users/{id}" {
         get => admin::get_user,
         patch => admin::update_user,

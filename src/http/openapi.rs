@@ -130,6 +130,7 @@ impl Modify for SecuritySchemes {
         mfa::disable,
         mfa::admin_reset,
         admin::list_users,
+        admin::create_user,
         admin::get_user,
         admin::update_user,
         admin::delete_user,

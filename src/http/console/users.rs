@@ -177,31 +177,14 @@ pub async fn create(
         .filter(|e| !e.is_empty());
     let password = form.password.unwrap_or_default();
     let roles = split_list(form.roles.as_deref());
-    let state = console.page.state.clone();
-    let result: Result<UserView, Error> = async {
-        accounts::check_registration(&username, &password, email.as_deref())?;
-        accounts::check_roles(&roles)?;
-        let hash = state
-            .hasher
-            .run(move |hasher| hasher.hash(&password))
-            .await??;
-        let operator = console.operator.clone();
-        blocking(&state, move |conn, _| {
-            if crate::store::users::find_by_username(conn, &username)?.is_some() {
-                return Err(Error::UsernameTaken);
-            }
-            admin::create_user(
-                conn,
-                &username,
-                &hash,
-                email.as_deref(),
-                &roles,
-                &operator,
-                crate::now(),
-            )
-        })
-        .await
-    }
+    let result = crate::http::admin::create_user_as(
+        &console.page.state,
+        console.operator.clone(),
+        username,
+        password,
+        email,
+        roles,
+    )
     .await;
     Ok(
         match Outcome::of(&console, result, |user| {

@@ -261,7 +261,7 @@ pub fn delete_client(
     now: i64,
 ) -> Result<()> {
     if client_id == FIRST_PARTY {
-        return Err(Error::Conflict(
+        return Err(Error::InvalidRequest(
             "first-party is the built-in client and cannot be deleted".into(),
         ));
     }

@@ -591,7 +591,7 @@ pub async fn create_client(
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 409, description = "`invalid_request`: `first-party` cannot be deleted", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: a built-in client (`first-party`, `console`) cannot be deleted", body = ErrorBody),
         (status = 503, response = Unavailable),
         (status = "default", response = OtherError),
     ),

@@ -193,5 +193,5 @@ async fn bad_client_definitions_are_refused() {
         None,
     )
     .await;
-    assert_error(response, 409, "invalid_request").await;
+    assert_error(response, 400, "invalid_request").await;
 }

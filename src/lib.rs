@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod consent;
+pub mod console;
 pub mod crypto;
 pub mod error;
 pub mod grants;

@@ -226,3 +226,12 @@ pub fn set_disabled(
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn)
 }
+
+/// How many users there are; with `only_disabled`, how many are disabled.
+pub fn count(conn: &mut DbConnection, only_disabled: bool) -> QueryResult<i64> {
+    let mut query = users::table.count().into_boxed();
+    if only_disabled {
+        query = query.filter(users::disabled.eq(true));
+    }
+    query.get_result(conn)
+}

@@ -15,7 +15,7 @@ use crate::reachable::spawn_reachable;
 use crate::third_party::{python, run_script_for};
 
 /// The Chromium to drive: `TESSERA_TEST_CHROMIUM`, else `/usr/bin/chromium` if present.
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let path = std::env::var("TESSERA_TEST_CHROMIUM")
         .ok()
         .filter(|p| !p.is_empty())

@@ -10,6 +10,7 @@ pub mod consents;
 pub mod login_failures;
 pub mod mfa;
 pub mod refresh_tokens;
+pub mod revocations;
 pub mod revoked_tokens;
 pub mod schema;
 pub mod sessions;

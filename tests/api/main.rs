@@ -36,4 +36,6 @@ mod refresh;
 mod refresh_state;
 mod resilience;
 mod resource_server;
+mod revocation_feed;
+mod revocation_verifiers;
 mod third_party;

@@ -167,6 +167,22 @@ pub fn list_clients(
     page(rows, limit, |c| c.client_id.clone(), Ok)
 }
 
+/// [`list_clients`] with the built-in `console` client in its place by id (SPEC §6.5: it is
+/// listed, unlike `first-party`).
+pub fn list_clients_with_console(
+    conn: &mut DbConnection,
+    issuer: &str,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<Client>> {
+    let mut rows = clients::list(conn, cursor, limit + 1)?;
+    if cursor.is_none_or(|c| clients::CONSOLE > c) {
+        rows.push(Client::console(Some(issuer)));
+        rows.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    }
+    page(rows, limit, |c| c.client_id.clone(), Ok)
+}
+
 /// One client by id, the built-in one included.
 pub fn get_client(
     conn: &mut DbConnection,
@@ -245,16 +261,22 @@ pub fn delete_client(
     now: i64,
 ) -> Result<()> {
     if client_id == FIRST_PARTY {
-        return Err(Error::Conflict(
+        return Err(Error::InvalidRequest(
             "first-party is the built-in client and cannot be deleted".into(),
+        ));
+    }
+    if client_id == clients::CONSOLE {
+        return Err(Error::InvalidRequest(
+            "console is the built-in client of the admin console and cannot be deleted".into(),
         ));
     }
     store::transaction(conn, |conn| -> Result<()> {
         if !clients::delete(conn, client_id)? {
             return Err(Error::NotFound(format!("no client `{client_id}`")));
         }
-        let revoked =
-            store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?.len();
+        let ended = store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
+        let revoked = ended.len();
         audit::record(
             conn,
             Event::new(kind::CLIENT_DELETED)

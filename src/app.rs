@@ -30,6 +30,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// The senders of outbox messages; a serving instance runs their workers.
     pub outbox: Arc<crate::outbox::Outbox>,
+    /// The revocation feed's cursor key and the tail its waiting requests watch.
+    pub feed: crate::revocation_feed::watch::Feed,
 }
 
 impl std::fmt::Debug for AppState {
@@ -118,6 +120,11 @@ impl AppState {
                 &settings.issuer,
             )?));
         }
+        let feed = crate::revocation_feed::watch::Feed::new(
+            crate::revocation_feed::cursor::CursorKey::new(&master_key),
+            // A few reads at once keep both cores busy; more would only hold connections.
+            (settings.db_pool_size as usize).min(4),
+        );
         Ok(AppState {
             settings,
             db: pool,
@@ -128,6 +135,7 @@ impl AppState {
             login_limiter,
             metrics: crate::metrics::Metrics::new(),
             outbox: Arc::new(outbox),
+            feed,
         })
     }
 
@@ -146,11 +154,21 @@ impl AppState {
 
     /// Deletes what has outlived its use: deny-list entries of expired tokens, ended
     /// sessions, audit events past retention, finished outbox messages, expired mail tokens, failure counts of unknown usernames untouched
+    /// What the revocation feed needs of the configuration.
+    pub fn feed_lifetimes(&self) -> crate::revocation_feed::Lifetimes {
+        crate::revocation_feed::Lifetimes {
+            default_access_ttl: self.settings.access_token_ttl,
+        }
+    }
+
+    /// Deletes what has outlived its use: entries that left the revocation feed, deny-list entries of expired tokens, ended
+    /// sessions, audit events past retention, failure counts of unknown usernames untouched
     /// for a day (in batches, so the database is never held for long).
     pub fn purge(&self) -> Result<()> {
         let mut conn = self.db.get()?;
         let now = crate::now();
         store::revoked_tokens::purge_expired(&mut conn, now)?;
+        crate::revocation_feed::purge(&mut conn, self.feed_lifetimes(), now)?;
         store::mfa::purge_expired_tokens(&mut conn, now)?;
         store::sessions::delete_ended(&mut conn, now - 86_400)?;
         // Kept a day past expiry so that a late replay still ends the session it started.
@@ -226,6 +244,8 @@ impl Application {
         );
         crate::outbox::spawn_workers(&state.outbox, state.db.clone())
             .context("spawning the outbox workers")?;
+        crate::revocation_feed::watch::spawn_poller(Arc::downgrade(&state))
+            .context("starting the revocation feed poller")?;
         let server = crate::http::server(state.clone(), listener)?;
         let management = match management_listener {
             Some(listener) => {

@@ -129,7 +129,7 @@ pub fn check_target(
         .as_deref()
         .ok_or_else(|| PageError::BadRequest("The request does not name a client.".into()))?;
     let client = match clients::find(conn, client_id, &state.settings.scopes) {
-        Ok(Some(client)) => client,
+        Ok(Some(client)) => clients::with_issuer(client, &state.settings.issuer),
         Ok(None) => {
             return Err(PageError::BadRequest(
                 "The application that sent you here is not known to this server.".into(),

@@ -28,6 +28,23 @@ pub fn parse_scopes(text: &str) -> anyhow::Result<Vec<String>> {
 /// The built-in public client used when a request names none.
 pub const FIRST_PARTY: &str = "first-party";
 
+/// The built-in public, first-party client of the admin console (SPEC §6.5).
+pub const CONSOLE: &str = "console";
+
+/// Whether `client_id` names a built-in client, which cannot be created, changed or deleted.
+pub fn is_builtin(client_id: &str) -> bool {
+    client_id == FIRST_PARTY || client_id == CONSOLE
+}
+
+/// `client` with what only the issuer decides filled in: the console's redirect URI,
+/// `{issuer}/console/callback`.
+pub fn with_issuer(mut client: Client, issuer: &str) -> Client {
+    if client.client_id == CONSOLE && client.redirect_uris.is_empty() {
+        client.redirect_uris = vec![crate::console::redirect_uri(issuer)];
+    }
+    client
+}
+
 /// Grant types tessera implements.
 pub mod grant {
     pub const PASSWORD: &str = "password";
@@ -104,6 +121,29 @@ impl Client {
             backchannel_logout_uri: None,
             created_at: 0,
             secret_hash: None,
+        }
+    }
+
+    /// The admin console's client: public, first-party, the authorization code and refresh
+    /// grants, no scopes, sessions of at most 12 hours. Its redirect URI comes from the issuer
+    /// ([`with_issuer`]) and is exempt from the scheme rule; a grace period lets parallel
+    /// console tabs refresh.
+    pub fn console(issuer: Option<&str>) -> Self {
+        Client {
+            client_id: CONSOLE.to_string(),
+            grant_types: vec![
+                grant::AUTHORIZATION_CODE.into(),
+                grant::REFRESH_TOKEN.into(),
+            ],
+            scopes: Vec::new(),
+            refresh_reuse_grace: Some(30),
+            refresh_token_ttl: Some(crate::console::SESSION_TTL),
+            name: Some("Admin console".into()),
+            redirect_uris: issuer
+                .map(crate::console::redirect_uri)
+                .into_iter()
+                .collect(),
+            ..Client::first_party(&[])
         }
     }
 
@@ -190,6 +230,9 @@ pub fn find(
 ) -> Result<Option<Client>> {
     if client_id == FIRST_PARTY {
         return Ok(Some(Client::first_party(first_party_scopes)));
+    }
+    if client_id == CONSOLE {
+        return Ok(Some(Client::console(None)));
     }
     client_store::find(conn, client_id)?
         .map(Client::from_row)
@@ -431,8 +474,11 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
             "client_id must be 1-128 characters of letters, digits and ._-:@".into(),
         ));
     }
-    if new.client_id == FIRST_PARTY {
-        return Err(Error::Conflict("first-party is the built-in client".into()));
+    if is_builtin(&new.client_id) {
+        return Err(Error::Conflict(format!(
+            "{} is a built-in client",
+            new.client_id
+        )));
     }
     let grant_types = new.grant_types.unwrap_or_else(|| {
         if new.public {
@@ -560,10 +606,10 @@ pub fn update(
     patch: ClientPatch,
     now: i64,
 ) -> Result<Client> {
-    if client_id == FIRST_PARTY {
-        return Err(Error::InvalidRequest(
-            "first-party is the built-in client and cannot be changed".into(),
-        ));
+    if is_builtin(client_id) {
+        return Err(Error::InvalidRequest(format!(
+            "{client_id} is a built-in client and cannot be changed"
+        )));
     }
     let current = client_store::find(conn, client_id)?
         .map(Client::from_row)
@@ -662,6 +708,7 @@ pub fn update(
 pub fn list(conn: &mut DbConnection, cursor: Option<&str>, limit: i64) -> Result<Vec<Client>> {
     client_store::list(conn, cursor, limit)?
         .into_iter()
+        .filter(|row| !is_builtin(&row.client_id))
         .map(Client::from_row)
         .collect()
 }

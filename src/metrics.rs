@@ -2,6 +2,8 @@
 //! login failures, lockouts, refresh-token reuse, revocations, the active signing key's age
 //! and the database pool. Rendered as Prometheus text by `GET /metrics`.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
@@ -17,6 +19,8 @@ pub struct Metrics {
     pub account_lockouts: IntCounter,
     pub refresh_reuse: IntCounter,
     pub revocations: IntCounter,
+    /// Token responses of the last hour on this instance, for the console's overview.
+    pub tokens_last_hour: LastHour,
     signing_key_age: IntGauge,
     db_pool: IntGaugeVec,
 }
@@ -145,6 +149,7 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             ),
+            tokens_last_hour: LastHour::default(),
             registry,
         }
     }
@@ -197,5 +202,77 @@ mod tests {
         assert_eq!(method_label("get"), "other");
         assert_eq!(method_label("TRACE"), "other");
         assert_eq!(method_label(&"X".repeat(30_000)), "other");
+    }
+}
+
+/// A count over the last hour, kept by minute in a ring of 60 slots: each slot remembers
+/// which minute it counts, and a slot from an older hour starts again at zero. Lock-free; an
+/// increment racing the reset of its slot at a minute's turn may be lost, which an
+/// at-a-glance figure can afford. One instance's count, like every metric here.
+pub struct LastHour {
+    slots: [(AtomicI64, AtomicU64); 60],
+}
+
+impl Default for LastHour {
+    fn default() -> Self {
+        LastHour {
+            slots: std::array::from_fn(|_| (AtomicI64::new(i64::MIN), AtomicU64::new(0))),
+        }
+    }
+}
+
+impl std::fmt::Debug for LastHour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LastHour")
+    }
+}
+
+impl LastHour {
+    /// Counts one event at `now` (unix seconds).
+    pub fn record(&self, now: i64) {
+        let minute = now.div_euclid(60);
+        let (tag, count) = &self.slots[minute.rem_euclid(60) as usize];
+        let seen = tag.load(Ordering::Acquire);
+        if seen != minute
+            && tag
+                .compare_exchange(seen, minute, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            count.store(0, Ordering::Release);
+        }
+        count.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The events of the 60 minutes up to `now`.
+    pub fn total(&self, now: i64) -> u64 {
+        let minute = now.div_euclid(60);
+        self.slots
+            .iter()
+            .filter(|(tag, _)| {
+                let at = tag.load(Ordering::Acquire);
+                at <= minute && at > minute - 60
+            })
+            .map(|(_, count)| count.load(Ordering::Acquire))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod last_hour_tests {
+    use super::*;
+
+    #[test]
+    fn the_last_hour_counts_sixty_minutes_and_forgets_older_ones() {
+        let counter = LastHour::default();
+        counter.record(1_000_000);
+        counter.record(1_000_030);
+        counter.record(1_000_000 + 59 * 60);
+        assert_eq!(counter.total(1_000_000 + 59 * 60), 3);
+        // An hour later the first minute's slot is reused and starts from zero: the first
+        // event has left the hour, the other two have not.
+        counter.record(1_000_000 + 3600);
+        assert_eq!(counter.total(1_000_000 + 3600), 3);
+        assert_eq!(counter.total(1_000_000 + 3600 + 60), 2);
+        assert_eq!(counter.total(1_000_000 + 3 * 3600), 0);
     }
 }

@@ -317,6 +317,7 @@ pub fn reset_password(
         mail_tokens::spend_all(conn, &user_id, RESET, now)?;
         let ended =
             store::sessions::revoke_all_for_user(conn, &user_id, None, now, "password reset")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
         audit::record(
             conn,
             Event::new(kind::PASSWORD_RESET)

@@ -326,7 +326,7 @@ pub async fn revoke_session(
     ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A page of stored clients, by id (the built-in `first-party` client is not listed)", body = Page<Client>),
+        (status = 200, description = "A page of clients, by id: the stored ones and the built-in `console` (the built-in `first-party` client is not listed)", body = Page<Client>),
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
@@ -342,8 +342,8 @@ pub async fn list_clients(
     admin_operator(&req)?;
     let limit = query.limit()?;
     let cursor = query.into_inner().cursor;
-    let page = blocking(&state, move |conn, _| {
-        admin::list_clients(conn, cursor.as_deref(), limit)
+    let page = blocking(&state, move |conn, state| {
+        admin::list_clients_with_console(conn, &state.settings.issuer, cursor.as_deref(), limit)
     })
     .await?;
     Ok(json_ok(page))
@@ -378,7 +378,10 @@ pub async fn get_client(
         admin::get_client(conn, &id, &state.settings.scopes)
     })
     .await?;
-    Ok(json_ok(client))
+    Ok(json_ok(crate::clients::with_issuer(
+        client,
+        &state.settings.issuer,
+    )))
 }
 
 /// The `POST /admin/clients` body.
@@ -588,7 +591,7 @@ pub async fn create_client(
         (status = 401, response = Unauthorized),
         (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 409, description = "`invalid_request`: `first-party` cannot be deleted", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: a built-in client (`first-party`, `console`) cannot be deleted", body = ErrorBody),
         (status = 503, response = Unavailable),
         (status = "default", response = OtherError),
     ),
@@ -837,4 +840,93 @@ pub async fn list_audit(
     })
     .await?;
     Ok(json_ok(page))
+}
+
+/// The `POST /admin/users` body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    /// 3–64 characters: letters, digits, `._-@`; unique case-insensitively.
+    #[schema(required = true)]
+    username: Option<String>,
+    /// The registration policy applies (8–128 characters, not common, not the username).
+    #[schema(required = true, format = Password)]
+    password: Option<String>,
+    email: Option<String>,
+    /// Default: none.
+    roles: Option<Vec<String>>,
+}
+
+/// Creates a user as `operator` under the registration rules: the policy, argon2 on the
+/// hasher pool, then `admin::create_user` (audited with the operator as actor). The admin
+/// API and the console both create users here.
+pub async fn create_user_as(
+    state: &web::Data<AppState>,
+    operator: crate::tokens::rotation::Operator,
+    username: String,
+    password: String,
+    email: Option<String>,
+    roles: Vec<String>,
+) -> Result<UserView, Error> {
+    accounts::check_registration(&username, &password, email.as_deref())?;
+    accounts::check_roles(&roles)?;
+    let hash = state
+        .hasher
+        .run(move |hasher| hasher.hash(&password))
+        .await??;
+    blocking(state, move |conn, _| {
+        if crate::store::users::find_by_username(conn, &username)?.is_some() {
+            return Err(Error::UsernameTaken);
+        }
+        admin::create_user(
+            conn,
+            &username,
+            &hash,
+            email.as_deref(),
+            &roles,
+            &operator,
+            crate::now(),
+        )
+    })
+    .await
+}
+
+/// `POST /admin/users` → 201 with the new user.
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    tag = "admin",
+    request_body(content = NewUserBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new user", body = UserView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = AdminOnly),
+        (status = 400, description = "`invalid_request` (missing or bad username, bad role, unknown field, malformed body) or `weak_password`", body = ErrorBody),
+        (status = 409, description = "`username_taken`", body = ErrorBody),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
+        (status = "default", response = OtherError),
+    ),
+)]
+pub async fn create_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<NewUserBody>,
+) -> Result<HttpResponse, Error> {
+    let operator = admin_operator(&req)?;
+    let username = body
+        .username
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Error::InvalidRequest("missing `username`".into()))?;
+    let password = body
+        .password
+        .ok_or_else(|| Error::InvalidRequest("missing `password`".into()))?;
+    let email = body.email.filter(|e| !e.is_empty());
+    let roles = body.roles.unwrap_or_default();
+    let user = create_user_as(&state, operator, username, password, email, roles).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(user))
 }

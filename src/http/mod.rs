@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod browser;
+pub mod console;
 pub mod email;
 pub mod error;
 pub mod extract;
@@ -12,6 +13,7 @@ pub mod metadata;
 pub mod mfa;
 pub mod openapi;
 pub mod pages;
+pub mod revocations;
 pub mod token;
 
 use std::net::TcpListener;
@@ -57,6 +59,15 @@ pub async fn authenticate(
     state: &web::Data<AppState>,
 ) -> Result<AccessClaims, Error> {
     let token = extract::bearer_token(req)?;
+    authenticate_token(state, token).await
+}
+
+/// [`authenticate`] for an access token the server holds itself rather than one from an
+/// `Authorization` header (the admin console's, kept in its sealed cookie).
+pub async fn authenticate_token(
+    state: &web::Data<AppState>,
+    token: String,
+) -> Result<AccessClaims, Error> {
     let claims = match verify_access(None, state, &token) {
         Ok(claims) => claims,
         Err(VerifyError::UnknownKid) => {
@@ -102,6 +113,17 @@ async fn authorize_admin(
     state: &web::Data<AppState>,
 ) -> Result<Operator, Error> {
     let claims = authenticate(req, state).await?;
+    admin_authority(req, state, claims).await
+}
+
+/// The admin check of [`admin_only`] for an authenticated access token: its account still
+/// exists, is not disabled and holds `admin` now. The admin console runs it before each of
+/// its pages and actions, so both see the same authority.
+pub async fn admin_authority(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    claims: AccessClaims,
+) -> Result<Operator, Error> {
     if claims.sid.is_none() {
         // A client's own token (client_credentials) speaks for no account.
         return Err(Error::Forbidden("the admin role is required".into()));
@@ -230,6 +252,7 @@ route_table! {
     "/oauth/token" { post => token::issue_token }
     "/oauth/revoke" { post => token::revoke }
     "/oauth/introspect" { post => token::introspect }
+    "/revocations" { get => revocations::revocations }
     "/register" { post => account::register }
     "/userinfo" { get => account::userinfo, post => account::userinfo_post }
     "/account/sessions" {
@@ -257,9 +280,19 @@ route_table! {
     "/logout" { post => pages::login::logout }
     "/consent" { post => pages::authorize::consent }
     "/assets/tessera.css" { get => pages::stylesheet }
+    "/assets/console.css" { get => console::stylesheet }
+    "/console" { get => console::overview }
+    "/console/callback" { get => console::callback }
+    "/console/logout" { post => console::logout }
+    "/console/users" { get => console::users::list, post => console::users::create }
+    "/console/users/{id}" { get => console::users::show, post => console::users::act }
+    "/console/clients" { get => console::clients::list, post => console::clients::create }
+    "/console/clients/{id}" { post => console::clients::act }
+    "/console/keys" { get => console::keys::list, post => console::keys::act }
+    "/console/audit" { get => console::audit::list }
     "/account/mfa/totp" { post => mfa::enrol, delete => mfa::disable }
     "/account/mfa/totp/confirm" { post => mfa::confirm }
-    "/admin/users" { get => admin::list_users }
+    "/admin/users" { get => admin::list_users, post => admin::create_user }
     "/admin/users/{id}" {
         get => admin::get_user,
         patch => admin::update_user,

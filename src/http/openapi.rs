@@ -10,7 +10,9 @@ use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
 use crate::http::error::{ErrorBody, ErrorCode};
-use crate::http::{account, admin, email, health, metadata, mfa, pages, token};
+use crate::http::{
+    account, admin, console, email, health, metadata, mfa, pages, revocations, token,
+};
 
 /// The rendered document, shared by the workers (`Bytes`: each answer shares the buffer).
 pub struct Document(pub web::Bytes);
@@ -92,6 +94,7 @@ impl Modify for SecuritySchemes {
         token::issue_token,
         token::revoke,
         token::introspect,
+        revocations::revocations,
         account::register,
         account::userinfo,
         account::userinfo_post,
@@ -118,11 +121,26 @@ impl Modify for SecuritySchemes {
         pages::account::account,
         pages::account::account_action,
         pages::stylesheet,
+        console::stylesheet,
+        console::overview,
+        console::callback,
+        console::logout,
+        console::users::list,
+        console::users::create,
+        console::users::show,
+        console::users::act,
+        console::clients::list,
+        console::clients::create,
+        console::clients::act,
+        console::keys::list,
+        console::keys::act,
+        console::audit::list,
         mfa::enrol,
         mfa::confirm,
         mfa::disable,
         mfa::admin_reset,
         admin::list_users,
+        admin::create_user,
         admin::get_user,
         admin::update_user,
         admin::delete_user,

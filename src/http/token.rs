@@ -253,6 +253,7 @@ pub async fn issue_token(
                 .tokens_issued
                 .with_label_values(&[grant_type.as_str()])
                 .inc();
+            state.metrics.tokens_last_hour.record(now);
             token_response(issued, &state, now)
         }
         // A failed client authentication is counted by `http::limit_client_failures`.

@@ -91,3 +91,12 @@ pub fn purge_before(conn: &mut DbConnection, before: i64) -> QueryResult<usize> 
         diesel::delete(audit_events::table.filter(audit_events::id.eq_any(old))).execute(conn)
     })
 }
+
+/// How many events of `event_type` happened at or after `since`.
+pub fn count_since(conn: &mut DbConnection, event_type: &str, since: i64) -> QueryResult<i64> {
+    audit_events::table
+        .filter(audit_events::at.ge(since))
+        .filter(audit_events::event_type.eq(event_type))
+        .count()
+        .get_result(conn)
+}

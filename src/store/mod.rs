@@ -12,6 +12,7 @@ pub mod mail_tokens;
 pub mod mfa;
 pub mod outbox;
 pub mod refresh_tokens;
+pub mod revocations;
 pub mod revoked_tokens;
 pub mod schema;
 pub mod sessions;

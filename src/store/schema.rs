@@ -208,6 +208,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     browser_sessions,
     consents,
+    revocations,
+    revocation_head,
 );
 
 diesel::table! {
@@ -223,6 +225,16 @@ diesel::table! {
         sent_at -> Nullable<BigInt>,
         failed_at -> Nullable<BigInt>,
         last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    revocations (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        item_id -> Text,
+        revoked_at -> BigInt,
+        keep_until -> BigInt,
     }
 }
 
@@ -243,5 +255,12 @@ diesel::table! {
         user_id -> Text,
         email -> Text,
         verified_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    revocation_head (id) {
+        id -> Integer,
+        seq -> BigInt,
     }
 }

@@ -313,3 +313,12 @@ pub fn revoke_all_for_user_and_client(
         .bind::<Text, _>(client_id);
     end_where(conn, query)
 }
+
+/// How many sessions are live at `now` (neither revoked nor past their absolute end).
+pub fn count_live(conn: &mut DbConnection, now: i64) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+}

@@ -244,3 +244,12 @@ pub fn set_email(conn: &mut DbConnection, id: &str, email: &str, now: i64) -> Qu
         .execute(conn)
         .map(|_| ())
 }
+
+/// How many users there are; with `only_disabled`, how many are disabled.
+pub fn count(conn: &mut DbConnection, only_disabled: bool) -> QueryResult<i64> {
+    let mut query = users::table.count().into_boxed();
+    if only_disabled {
+        query = query.filter(users::disabled.eq(true));
+    }
+    query.get_result(conn)
+}

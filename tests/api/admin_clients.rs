@@ -46,8 +46,8 @@ both_backends! {
         assert!(fetched.get("client_secret").is_none(), "the secret is shown only once: {fetched}");
         assert_eq!(fetched["audience"], "https://reports.example");
         let listed = ok(&app, Method::GET, "/admin/clients", &root.token, None).await;
-        assert_eq!(listed["items"].as_array().unwrap().len(), 1);
-        assert!(listed["items"][0].get("client_secret").is_none());
+        assert_eq!(listed["items"].as_array().unwrap().len(), 2, "reports and the built-in console");
+        assert!(listed["items"].as_array().unwrap().iter().all(|c| c.get("client_secret").is_none()));
         assert!(!listed.to_string().contains(&secret));
 
         let response = client_credentials(&app, "reports", &secret).await;
@@ -104,8 +104,9 @@ both_backends! {
         let (items, pages) = all_pages(&app, "/admin/clients?limit=2", &root.token).await;
         assert_eq!(pages, 3);
         let listed: Vec<&str> = items.iter().map(|c| c["client_id"].as_str().unwrap()).collect();
-        assert_eq!(listed, ["client-a", "client-b", "client-c", "client-d", "client-e"]);
-        assert_eq!(listed.iter().map(|s| s.to_string()).collect::<HashSet<_>>(), ids.iter().cloned().collect());
+        assert_eq!(listed, ["client-a", "client-b", "client-c", "client-d", "client-e", "console"]);
+        let stored: HashSet<String> = listed.iter().filter(|s| **s != "console").map(|s| s.to_string()).collect();
+        assert_eq!(stored, ids.iter().cloned().collect());
     }
 }
 
@@ -179,7 +180,11 @@ async fn bad_client_definitions_are_refused() {
         assert_error(response, status, "invalid_request").await;
     }
     let listed = ok(&app, Method::GET, "/admin/clients", &root.token, None).await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "taken and the built-in console"
+    );
     let response = call(
         &app,
         Method::DELETE,
@@ -188,5 +193,5 @@ async fn bad_client_definitions_are_refused() {
         None,
     )
     .await;
-    assert_error(response, 409, "invalid_request").await;
+    assert_error(response, 400, "invalid_request").await;
 }

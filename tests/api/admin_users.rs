@@ -233,3 +233,32 @@ async fn page_limits_outside_1_to_500_are_400() {
     .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
+
+both_backends! {
+    async fn an_admin_creates_a_user_under_the_registration_rules(backend) {
+        let app = spawn_app(backend).await;
+        let root = admin(&app).await;
+        let created = ok(&app, Method::POST, "/admin/users", &root.token, Some(&json!({
+            "username": "grace", "password": PASSWORD, "email": "grace@example.com", "roles": ["ops"],
+        }))).await;
+        assert_eq!(created["username"], "grace");
+        assert_eq!(created["roles"], json!(["ops"]));
+        assert!(created.get("password").is_none() && created.get("password_hash").is_none());
+        assert_eq!(app.login("grace", PASSWORD).await.body["token_type"], "Bearer");
+        let audit = ok(&app, Method::GET, "/admin/audit?type=user_created", &root.token, None).await;
+        assert_eq!(audit["items"][0]["actor"], root.id.as_str());
+        for (body, status, code) in [
+            (json!({"username": "Grace", "password": PASSWORD}), 409, "username_taken"),
+            (json!({"username": "heidi", "password": "password"}), 400, "weak_password"),
+            (json!({"username": "heidi"}), 400, "invalid_request"),
+            (json!({"username": "h!", "password": PASSWORD}), 400, "invalid_request"),
+            (json!({"username": "heidi", "password": PASSWORD, "roles": [""]}), 400, "invalid_request"),
+            (json!({"username": "heidi", "password": PASSWORD, "admin": true}), 400, "invalid_request"),
+        ] {
+            let response = call(&app, Method::POST, "/admin/users", Some(&root.token), Some(&body)).await;
+            assert_error(response, status, code).await;
+        }
+        let mut conn = app.state.db.get().unwrap();
+        assert!(tessera::store::users::find_by_username(&mut conn, "heidi").unwrap().is_none());
+    }
+}

@@ -60,6 +60,9 @@ impl Pages {
         ] {
             env.add_template(name, source)?;
         }
+        for (name, source) in crate::http::console::TEMPLATES.iter().copied() {
+            env.add_template(name, source)?;
+        }
         Ok(Pages { env })
     }
 

@@ -304,6 +304,33 @@ both_backends! {
         assert!(page.text().await.unwrap().contains("invalid, used or expired"));
     }
 
+    async fn a_reset_puts_the_sessions_it_ended_on_the_revocation_feed(backend) {
+        let sink = SmtpSink::start().await;
+        let app = spawn_with_mail(backend, &sink).await;
+        let secret = app.confidential_client("verifier");
+        register_with_email(&app, "rita", "rita@example.com").await;
+        let before = app.login("rita", PASSWORD).await;
+        let sid = crate::helpers::claims(&before.access_token)["sid"].as_str().unwrap().to_string();
+        forgot(&app, json!({ "username": "rita" })).await;
+        let token = the_token(&sink.wait_for(1, 10).await[0], "/password/reset");
+        assert_eq!(reset(&app, &token, NEW_PASSWORD).await.status(), StatusCode::NO_CONTENT);
+        let feed: Value = app
+            .client
+            .get(app.url("/revocations"))
+            .basic_auth("verifier", Some(&secret))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let items = feed["items"].as_array().unwrap();
+        assert!(
+            items.iter().any(|i| i["type"] == "session" && i["id"] == sid.as_str()),
+            "{feed}"
+        );
+    }
+
     async fn a_reset_applies_the_password_policy(backend) {
         let sink = SmtpSink::start().await;
         let app = spawn_with_mail(backend, &sink).await;

@@ -9,7 +9,7 @@ use reqwest::Method;
 use crate::admin::{admin, call, ok};
 use crate::helpers::*;
 
-async fn client_credentials(app: &TestApp, client_id: &str, secret: &str) -> u16 {
+pub async fn client_credentials(app: &TestApp, client_id: &str, secret: &str) -> u16 {
     app.token(&[
         ("grant_type", "client_credentials"),
         ("client_id", client_id),
@@ -22,7 +22,7 @@ async fn client_credentials(app: &TestApp, client_id: &str, secret: &str) -> u16
 
 /// Waits until `client_id` with `secret` gets `status` from `app`; fails past the poll
 /// interval and a margin for a loaded machine.
-async fn until_status(app: &TestApp, client_id: &str, secret: &str, status: u16) {
+pub async fn until_status(app: &TestApp, client_id: &str, secret: &str, status: u16) {
     let poll = Duration::from_secs(app.settings.key_poll_interval as u64);
     let deadline = Instant::now() + poll + Duration::from_secs(5);
     loop {

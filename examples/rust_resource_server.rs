@@ -9,9 +9,17 @@
 //! curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:8081/api/me
 //! ```
 //!
+//! Revocation: with `TESSERA_FEED_CLIENT_ID` and `TESSERA_FEED_CLIENT_SECRET` (a
+//! confidential client of tessera) it keeps a local set of revoked sessions, tokens and keys
+//! fed by tessera's revocation feed (`GET /revocations`, long-polled in the background), and
+//! refuses a token whose `sid`, `jti` or `kid` is in it: a revoked session stops working here
+//! within about a second while the feed is reachable, and within its token lifetime if not.
+//! After an outage it carries on from its last cursor; a refused cursor, or a restart, reads
+//! the whole feed again (no `since`).
+//!
 //! Settings: `TESSERA_ISSUER` (tessera's issuer URL, also where discovery is fetched),
 //! `TESSERA_AUDIENCE` (the `aud` this API accepts; default: the issuer), `LISTEN` (default
-//! `127.0.0.1:8081`).
+//! `127.0.0.1:8081`), `TESSERA_FEED_CLIENT_ID`, `TESSERA_FEED_CLIENT_SECRET`.
 //!
 //! Routes: `GET /api/me` (any access token), `GET /api/admin/reports` (role `admin`),
 //! `POST /api/account/delete` (a fresh token: straight from a password or MFA login, not
@@ -19,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -50,6 +58,138 @@ pub struct Claims {
     #[serde(rename = "type")]
     pub token_type: String,
     pub exp: i64,
+    /// The session; absent for client_credentials tokens.
+    #[serde(default)]
+    pub sid: Option<String>,
+    #[serde(default)]
+    pub jti: String,
+}
+
+/// What tessera's revocation feed says is revoked, each with the instant (Unix seconds)
+/// after which no token it affects can be valid anyway.
+#[derive(Debug, Default)]
+struct Revoked {
+    sessions: HashMap<String, i64>,
+    tokens: HashMap<String, i64>,
+    keys: HashMap<String, i64>,
+}
+
+impl Revoked {
+    fn add(&mut self, item: &serde_json::Value) {
+        let (Some(kind), Some(id), Some(until)) = (
+            item["type"].as_str(),
+            item["id"].as_str(),
+            item["until"].as_i64(),
+        ) else {
+            return;
+        };
+        let set = match kind {
+            "session" => &mut self.sessions,
+            "token" => &mut self.tokens,
+            "key" => &mut self.keys,
+            _ => return,
+        };
+        set.insert(id.to_string(), until);
+    }
+
+    /// Forgets entries whose tokens have all expired.
+    fn prune(&mut self, now: i64) {
+        for set in [&mut self.sessions, &mut self.tokens, &mut self.keys] {
+            set.retain(|_, until| *until >= now);
+        }
+    }
+}
+
+/// A local copy of tessera's revocation feed (`GET /revocations`), kept current by a
+/// background task that long-polls it with the cursor of its last answer.
+pub struct RevocationFeed {
+    url: String,
+    client_id: String,
+    client_secret: String,
+    http: reqwest::Client,
+    revoked: RwLock<Revoked>,
+    synced: AtomicBool,
+}
+
+impl RevocationFeed {
+    /// The feed of the tessera at `issuer`, read as the confidential client given.
+    pub fn new(issuer: &str, client_id: &str, client_secret: &str) -> Result<Arc<Self>, String> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(45))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Arc::new(RevocationFeed {
+            url: format!("{}/revocations", issuer.trim_end_matches('/')),
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
+            http,
+            revoked: RwLock::new(Revoked::default()),
+            synced: AtomicBool::new(false),
+        }))
+    }
+
+    /// Whether the whole feed has been read once (until then only the signature counts).
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
+    }
+
+    /// Whether a token with this `kid`, `sid` and `jti` is revoked.
+    pub fn is_revoked(&self, kid: &str, sid: Option<&str>, jti: &str) -> bool {
+        let revoked = self.revoked.read().unwrap_or_else(|e| e.into_inner());
+        revoked.keys.contains_key(kid)
+            || sid.is_some_and(|sid| revoked.sessions.contains_key(sid))
+            || revoked.tokens.contains_key(jti)
+    }
+
+    /// One request: without a cursor the whole feed at once, with one a wait of up to 30 s
+    /// for what is newer. Returns the next cursor.
+    async fn poll(&self, cursor: Option<&str>) -> Result<String, Option<u16>> {
+        let mut request = self
+            .http
+            .get(&self.url)
+            .basic_auth(&self.client_id, Some(&self.client_secret));
+        request = match cursor {
+            Some(cursor) => request.query(&[("since", cursor), ("wait", "30")]),
+            None => request,
+        };
+        let response = request.send().await.map_err(|_| None)?;
+        if !response.status().is_success() {
+            return Err(Some(response.status().as_u16()));
+        }
+        let page: serde_json::Value = response.json().await.map_err(|_| None)?;
+        let next = page["next_cursor"].as_str().ok_or(None)?.to_string();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut revoked = self.revoked.write().unwrap_or_else(|e| e.into_inner());
+        for item in page["items"].as_array().into_iter().flatten() {
+            revoked.add(item);
+        }
+        revoked.prune(now);
+        Ok(next)
+    }
+
+    /// Follows the feed until the task is dropped: a refused cursor (400) starts again from
+    /// the whole feed; an outage is retried with backoff, keeping the cursor, so nothing
+    /// revoked meanwhile is missed.
+    pub async fn run(self: Arc<Self>) {
+        let mut cursor: Option<String> = None;
+        let mut backoff = Duration::from_millis(250);
+        loop {
+            match self.poll(cursor.as_deref()).await {
+                Ok(next) => {
+                    cursor = Some(next);
+                    self.synced.store(true, Ordering::Relaxed);
+                    backoff = Duration::from_millis(250);
+                }
+                Err(Some(400)) => cursor = None,
+                Err(_) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
 }
 
 /// Why a request was refused, as an RFC 6750 error.
@@ -108,6 +248,7 @@ pub struct Verifier {
     last_fetch: tokio::sync::Mutex<Instant>,
     min_refresh: Duration,
     fetches: AtomicUsize,
+    feed: Option<Arc<RevocationFeed>>,
 }
 
 impl Verifier {
@@ -116,6 +257,16 @@ impl Verifier {
         issuer: &str,
         audience: &str,
         min_refresh: Duration,
+    ) -> Result<Arc<Verifier>, String> {
+        Self::discover_with_feed(issuer, audience, min_refresh, None).await
+    }
+
+    /// [`Verifier::discover`], also refusing what `feed` says is revoked.
+    pub async fn discover_with_feed(
+        issuer: &str,
+        audience: &str,
+        min_refresh: Duration,
+        feed: Option<Arc<RevocationFeed>>,
     ) -> Result<Arc<Verifier>, String> {
         let issuer = issuer.trim_end_matches('/').to_string();
         let http = reqwest::Client::builder()
@@ -149,6 +300,7 @@ impl Verifier {
             last_fetch: tokio::sync::Mutex::new(Instant::now()),
             min_refresh,
             fetches: AtomicUsize::new(0),
+            feed,
         };
         verifier.fetch_keys().await?;
         Ok(Arc::new(verifier))
@@ -254,6 +406,11 @@ impl Verifier {
         if data.claims.token_type != "access" {
             return Err(AuthError::invalid_token("not an access token"));
         }
+        if let Some(feed) = &self.feed {
+            if feed.is_revoked(&kid, data.claims.sid.as_deref(), &data.claims.jti) {
+                return Err(AuthError::invalid_token("token revoked"));
+            }
+        }
         Ok(data.claims)
     }
 
@@ -328,7 +485,18 @@ async fn main() -> std::io::Result<()> {
     let issuer = std::env::var("TESSERA_ISSUER").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let audience = std::env::var("TESSERA_AUDIENCE").unwrap_or_else(|_| issuer.clone());
     let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:8081".into());
-    let verifier = Verifier::discover(&issuer, &audience, Duration::from_secs(30))
+    let feed = match (
+        std::env::var("TESSERA_FEED_CLIENT_ID"),
+        std::env::var("TESSERA_FEED_CLIENT_SECRET"),
+    ) {
+        (Ok(id), Ok(secret)) => {
+            let feed = RevocationFeed::new(&issuer, &id, &secret).map_err(std::io::Error::other)?;
+            actix_web::rt::spawn(feed.clone().run());
+            Some(feed)
+        }
+        _ => None,
+    };
+    let verifier = Verifier::discover_with_feed(&issuer, &audience, Duration::from_secs(30), feed)
         .await
         .map_err(std::io::Error::other)?;
     let listener = TcpListener::bind(&listen)?;

@@ -166,9 +166,10 @@ pub fn set_password(
     store::transaction(conn, |conn| -> Result<usize> {
         crate::lockout::count_success(conn, &crate::lockout::Subject::account(user_id), now)?;
         users::set_password_hash(conn, user_id, hash, now)?;
-        let revoked =
-            sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?
-                .len();
+        let ended =
+            sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
+        let revoked = ended.len();
         audit::record(
             conn,
             Event::new(kind::PASSWORD_CHANGED)
@@ -234,7 +235,9 @@ pub fn update_user(
         if let Some(disabled) = changes.disabled {
             users::set_disabled(conn, user_id, disabled, now)?;
             if disabled {
-                sessions::revoke_all_for_user(conn, user_id, None, now, "account disabled")?;
+                let ended =
+                    sessions::revoke_all_for_user(conn, user_id, None, now, "account disabled")?;
+                crate::session_end::sessions_ended(conn, &ended, now)?;
             }
         }
         let details = serde_json::json!({
@@ -265,7 +268,8 @@ pub fn delete_user(
 ) -> Result<()> {
     store::transaction(conn, |conn| -> Result<()> {
         // Ended before the row goes (its sessions go with it), so they end like any other.
-        sessions::revoke_all_for_user(conn, user_id, None, now, "account deleted")?;
+        let ended = sessions::revoke_all_for_user(conn, user_id, None, now, "account deleted")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
         if users::delete(conn, user_id)? == 0 {
             return Err(Error::NotFound("no such user".into()));
         }

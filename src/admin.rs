@@ -274,8 +274,9 @@ pub fn delete_client(
         if !clients::delete(conn, client_id)? {
             return Err(Error::NotFound(format!("no client `{client_id}`")));
         }
-        let revoked =
-            store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?.len();
+        let ended = store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
+        let revoked = ended.len();
         audit::record(
             conn,
             Event::new(kind::CLIENT_DELETED)

@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Stored clients, forgotten when the `clients` change counter moves.
     pub client_cache: ClientCache,
+    /// The revocation feed's cursor key and the tail its waiting requests watch.
+    pub feed: crate::revocation_feed::watch::Feed,
 }
 
 impl std::fmt::Debug for AppState {
@@ -114,6 +116,11 @@ impl AppState {
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
+        let feed = crate::revocation_feed::watch::Feed::new(
+            crate::revocation_feed::cursor::CursorKey::new(&master_key),
+            // A few reads at once keep both cores busy; more would only hold connections.
+            (settings.db_pool_size as usize).min(4),
+        );
         Ok(AppState {
             settings,
             db: pool,
@@ -124,6 +131,7 @@ impl AppState {
             login_limiter,
             metrics: crate::metrics::Metrics::new(),
             client_cache,
+            feed,
         })
     }
 
@@ -146,13 +154,21 @@ impl AppState {
         Ok(self.client_cache.sync(&mut conn)?)
     }
 
-    /// Deletes what has outlived its use: deny-list entries of expired tokens, ended
+    /// What the revocation feed needs of the configuration.
+    pub fn feed_lifetimes(&self) -> crate::revocation_feed::Lifetimes {
+        crate::revocation_feed::Lifetimes {
+            default_access_ttl: self.settings.access_token_ttl,
+        }
+    }
+
+    /// Deletes what has outlived its use: entries that left the revocation feed, deny-list entries of expired tokens, ended
     /// sessions, audit events past retention, failure counts of unknown usernames untouched
     /// for a day (in batches, so the database is never held for long).
     pub fn purge(&self) -> Result<()> {
         let mut conn = self.db.get()?;
         let now = crate::now();
         store::revoked_tokens::purge_expired(&mut conn, now)?;
+        crate::revocation_feed::purge(&mut conn, self.feed_lifetimes(), now)?;
         store::mfa::purge_expired_tokens(&mut conn, now)?;
         store::sessions::delete_ended(&mut conn, now - 86_400)?;
         // Kept a day past expiry so that a late replay still ends the session it started.
@@ -227,6 +243,8 @@ impl Application {
             Arc::downgrade(&state),
             Duration::from_secs(state.settings.key_poll_interval as u64),
         );
+        crate::revocation_feed::watch::spawn_poller(Arc::downgrade(&state))
+            .context("starting the revocation feed poller")?;
         let server = crate::http::server(state.clone(), listener)?;
         let management = match management_listener {
             Some(listener) => {

@@ -127,10 +127,14 @@ pub fn find(conn: &mut DbConnection, secret: &str, now: i64) -> Result<Option<Br
 
 /// Ends the browser session a cookie value names (sign-out); false when none was live.
 pub fn end(conn: &mut DbConnection, secret: &str, now: i64) -> Result<bool> {
-    match store::find_live(conn, &hash(secret), now)? {
-        Some((row, _)) => {
-            Ok(!session_store::revoke(conn, &row.session_id, now, "signed out")?.is_empty())
+    crate::store::transaction(conn, |conn| {
+        match store::find_live(conn, &hash(secret), now)? {
+            Some((row, _)) => {
+                let ended = session_store::revoke(conn, &row.session_id, now, "signed out")?;
+                crate::session_end::sessions_ended(conn, &ended, now)?;
+                Ok(!ended.is_empty())
+            }
+            None => Ok(false),
         }
-        None => Ok(false),
-    }
+    })
 }

@@ -125,8 +125,8 @@ pub fn withdraw(
             client_id,
             now,
             "consent withdrawn",
-        )?
-        .len();
+        )?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
         audit::record(
             conn,
             Event::new(kind::CONSENT_WITHDRAWN)
@@ -134,9 +134,9 @@ pub fn withdraw(
                 .user(user_id)
                 .client(client_id)
                 .ip(ip)
-                .details(serde_json::json!({ "sessions_ended": ended })),
+                .details(serde_json::json!({ "sessions_ended": ended.len() })),
             now,
         )?;
-        Ok(ended)
+        Ok(ended.len())
     })
 }

@@ -23,6 +23,8 @@ pub mod metrics;
 pub mod mfa;
 pub mod passwords;
 pub mod ratelimit;
+pub mod revocation_feed;
+pub mod session_end;
 pub mod sessions;
 pub mod store;
 pub mod tls;

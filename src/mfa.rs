@@ -307,8 +307,9 @@ pub fn confirm_enrolment(
         }
         mfa_store::delete_recovery_codes(conn, user_id)?;
         mfa_store::insert_recovery_codes(conn, user_id, &hashes, now)?;
-        let revoked =
-            sessions::revoke_all_for_user(conn, user_id, keep_session, now, "mfa enabled")?.len();
+        let ended = sessions::revoke_all_for_user(conn, user_id, keep_session, now, "mfa enabled")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
+        let revoked = ended.len();
         audit::record(
             conn,
             Event::new(kind::MFA_ENABLED)

@@ -140,7 +140,9 @@ pub fn revoke_session(
         let session = session_store::find(conn, sid)?
             .filter(|s| user_id.is_none_or(|u| u == s.user_id))
             .ok_or_else(|| Error::NotFound("no such session".into()))?;
-        if !session_store::revoke(conn, sid, now, "revoked")?.is_empty() {
+        let ended = session_store::revoke(conn, sid, now, "revoked")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
+        if !ended.is_empty() {
             audit::record(
                 conn,
                 Event::new(kind::SESSION_REVOKED)
@@ -166,7 +168,9 @@ pub fn revoke_all_sessions(
     now: i64,
 ) -> Result<usize> {
     store::transaction(conn, |conn| -> Result<usize> {
-        let count = session_store::revoke_all_for_user(conn, user_id, keep, now, "revoked")?.len();
+        let ended = session_store::revoke_all_for_user(conn, user_id, keep, now, "revoked")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
+        let count = ended.len();
         audit::record(
             conn,
             Event::new(kind::SESSION_REVOKED)
@@ -230,11 +234,9 @@ fn revoke_access(
         if revoked_tokens::is_revoked(conn, &claims.jti)? {
             return Ok(false);
         }
-        revoked_tokens::insert(
-            conn,
-            &claims.jti,
-            claims.exp + crate::tokens::keyring::LEEWAY_SECS as i64,
-        )?;
+        let keep_until = claims.exp + crate::tokens::keyring::LEEWAY_SECS as i64;
+        revoked_tokens::insert(conn, &claims.jti, keep_until)?;
+        crate::revocation_feed::record_token(conn, &claims.jti, keep_until, now)?;
         audit::record(
             conn,
             Event::new(kind::TOKEN_REVOKED)
@@ -262,7 +264,9 @@ fn revoke_refresh(
         ));
     }
     store::transaction(conn, |conn| -> Result<bool> {
-        if session_store::revoke(conn, &claims.sid, now, "revoked by client")?.is_empty() {
+        let ended = session_store::revoke(conn, &claims.sid, now, "revoked by client")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
+        if ended.is_empty() {
             return Ok(false);
         }
         audit::record(

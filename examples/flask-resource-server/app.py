@@ -12,6 +12,14 @@ Run it::
     pip install -r requirements.txt
     TESSERA_ISSUER=http://127.0.0.1:8080 flask --app app run --port 8081
 
+Revocation: given ``TESSERA_FEED_CLIENT_ID`` and ``TESSERA_FEED_CLIENT_SECRET`` (a
+confidential client of tessera), a background thread long-polls tessera's revocation feed
+(``GET /revocations``) and keeps a local set of revoked sessions, tokens and keys, which
+Flask-JWT-Extended's ``token_in_blocklist_loader`` consults: a revoked session stops working
+here within about a second while the feed is reachable, and within its token lifetime if
+not. After an outage the poller carries on from its last cursor; a refused cursor, or a
+restart, reads the whole feed again (no ``since``).
+
 Routes: ``GET /api/me`` (any access token), ``GET /api/admin/reports`` (role ``admin``),
 ``POST /api/account/delete`` (a fresh token: straight from a password or MFA login, not
 from a refresh).
@@ -93,6 +101,75 @@ class JwksCache:
             return self._keys.get(kid)
 
 
+class RevocationFeed:
+    """A local copy of tessera's revocation feed, kept current by a background thread."""
+
+    def __init__(self, issuer, client_id, client_secret, wait=30):
+        self.url = issuer.rstrip("/") + "/revocations"
+        self.auth = (client_id, client_secret)
+        self.wait = wait
+        self.synced = threading.Event()
+        self._revoked = {"session": {}, "token": {}, "key": {}}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = None
+
+    def is_revoked(self, kid, sid, jti):
+        """Whether a token with this header ``kid`` and these ``sid`` and ``jti`` is revoked."""
+        with self._lock:
+            return (
+                kid in self._revoked["key"]
+                or (sid is not None and sid in self._revoked["session"])
+                or (jti is not None and jti in self._revoked["token"])
+            )
+
+    def poll(self, cursor):
+        """One request: without a cursor the whole feed at once, with one a long poll for
+        what is newer. Returns the next cursor."""
+        params = {"since": cursor, "wait": str(self.wait)} if cursor else {}
+        response = requests.get(self.url, params=params, auth=self.auth, timeout=self.wait + 15)
+        response.raise_for_status()
+        page = response.json()
+        now = time.time()
+        with self._lock:
+            for item in page["items"]:
+                kind = self._revoked.get(item["type"])
+                if kind is not None:
+                    kind[item["id"]] = item["until"]
+            for kind in self._revoked.values():
+                for key in [key for key, until in kind.items() if until < now]:
+                    del kind[key]
+        return page["next_cursor"]
+
+    def run(self):
+        cursor = None
+        backoff = 0.25
+        while not self._stop.is_set():
+            try:
+                cursor = self.poll(cursor)
+                self.synced.set()
+                backoff = 0.25
+            except requests.HTTPError as error:
+                if error.response is not None and error.response.status_code == 400:
+                    cursor = None  # a cursor tessera no longer knows: read the whole feed again
+                else:
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, 30)
+            except (requests.RequestException, ValueError, KeyError) as error:
+                # Keep the cursor: what was revoked meanwhile comes with the next answer.
+                print(f"revocation feed: {error}")
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 30)
+
+    def start(self):
+        self._thread = threading.Thread(target=self.run, name="revocation-feed", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+
+
 def role_required(role):
     """Requires a valid access token whose ``roles`` claim holds ``role``."""
 
@@ -117,10 +194,18 @@ def bearer_error(status, code, description):
     return response
 
 
-def create_app(issuer=None, audience=None, min_refresh=30.0):
+def create_app(issuer=None, audience=None, min_refresh=30.0, feed_client=None):
+    """The API. ``feed_client`` is ``(client_id, client_secret)`` for the revocation feed
+    (default: ``TESSERA_FEED_CLIENT_ID`` and ``TESSERA_FEED_CLIENT_SECRET``, if set)."""
     issuer = (issuer or os.environ.get("TESSERA_ISSUER", "http://127.0.0.1:8080")).rstrip("/")
     audience = audience or os.environ.get("TESSERA_AUDIENCE", issuer)
     keys = JwksCache(issuer, min_refresh=min_refresh)
+    if feed_client is None and os.environ.get("TESSERA_FEED_CLIENT_ID"):
+        feed_client = (
+            os.environ["TESSERA_FEED_CLIENT_ID"],
+            os.environ.get("TESSERA_FEED_CLIENT_SECRET", ""),
+        )
+    feed = RevocationFeed(issuer, *feed_client).start() if feed_client else None
 
     app = Flask(__name__)
     app.config.update(
@@ -134,7 +219,20 @@ def create_app(issuer=None, audience=None, min_refresh=30.0):
         JWT_TOKEN_LOCATION=["headers"],
     )
     app.extensions["tessera_jwks"] = keys
+    app.extensions["tessera_feed"] = feed
     jwt = JWTManager(app)
+
+    if feed is not None:
+
+        @jwt.token_in_blocklist_loader
+        def is_revoked(jwt_header, jwt_payload):
+            return feed.is_revoked(
+                jwt_header.get("kid"), jwt_payload.get("sid"), jwt_payload.get("jti")
+            )
+
+        @jwt.revoked_token_loader
+        def revoked_token(_header, _data):
+            return bearer_error(401, "invalid_token", "token revoked")
 
     @jwt.decode_key_loader
     def decode_key(jwt_header, _jwt_data):

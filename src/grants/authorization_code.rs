@@ -62,7 +62,9 @@ pub fn exchange(
             // a concurrent first exchange may have committed its session since.
             let code = code_store::find(conn, &hash)?.unwrap_or(code);
             if let Some(sid) = &code.session_id {
-                if !sessions::revoke(conn, sid, now, "authorization code reused")?.is_empty() {
+                let ended = sessions::revoke(conn, sid, now, "authorization code reused")?;
+                crate::session_end::sessions_ended(conn, &ended, now)?;
+                if !ended.is_empty() {
                     state.metrics.revocations.inc();
                 }
             }

@@ -337,7 +337,8 @@ fn reuse(
     context: &RequestContext,
     now: i64,
 ) -> Result<Outcome> {
-    sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
+    let ended = sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
+    crate::session_end::sessions_ended(conn, &ended, now)?;
     state.metrics.refresh_reuse.inc();
     state.metrics.revocations.inc();
     audit::record(

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod mfa;
 pub mod openapi;
 pub mod pages;
+pub mod revocations;
 pub mod token;
 
 use std::net::TcpListener;
@@ -250,6 +251,7 @@ route_table! {
     "/oauth/token" { post => token::issue_token }
     "/oauth/revoke" { post => token::revoke }
     "/oauth/introspect" { post => token::introspect }
+    "/revocations" { get => revocations::revocations }
     "/register" { post => account::register }
     "/userinfo" { get => account::userinfo, post => account::userinfo_post }
     "/account/sessions" {

@@ -10,7 +10,7 @@ use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
 use crate::http::error::{ErrorBody, ErrorCode};
-use crate::http::{account, admin, console, health, metadata, mfa, pages, token};
+use crate::http::{account, admin, console, health, metadata, mfa, pages, revocations, token};
 
 /// The rendered document, shared by the workers (`Bytes`: each answer shares the buffer).
 pub struct Document(pub web::Bytes);
@@ -92,6 +92,7 @@ impl Modify for SecuritySchemes {
         token::issue_token,
         token::revoke,
         token::introspect,
+        revocations::revocations,
         account::register,
         account::userinfo,
         account::userinfo_post,

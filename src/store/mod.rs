@@ -11,6 +11,7 @@ pub mod login_failures;
 pub mod mfa;
 pub mod prepared;
 pub mod refresh_tokens;
+pub mod revocations;
 pub mod revoked_tokens;
 pub mod schema;
 pub mod sessions;

@@ -216,4 +216,23 @@ diesel::allow_tables_to_appear_in_same_query!(
     browser_sessions,
     consents,
     change_counters,
+    revocations,
+    revocation_head,
 );
+
+diesel::table! {
+    revocations (seq) {
+        seq -> BigInt,
+        kind -> Text,
+        item_id -> Text,
+        revoked_at -> BigInt,
+        keep_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    revocation_head (id) {
+        id -> Integer,
+        seq -> BigInt,
+    }
+}

@@ -368,6 +368,7 @@ pub fn retire(
             None
         };
         signing_keys::retire(conn, kid, now_ms)?;
+        crate::revocation_feed::record_key(conn, kid, now_ms / 1000)?;
         audit::record(
             conn,
             Event::new(kind::KEY_RETIRED)

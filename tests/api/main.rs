@@ -37,5 +37,7 @@ mod refresh;
 mod refresh_state;
 mod resilience;
 mod resource_server;
+mod revocation_feed;
+mod revocation_verifiers;
 mod statements;
 mod third_party;

@@ -18,7 +18,7 @@ use crate::reachable::spawn_reachable;
 
 #[path = "../../examples/rust_resource_server.rs"]
 #[allow(dead_code)]
-mod rust_resource_server;
+pub(crate) mod rust_resource_server;
 
 use rust_resource_server::Verifier;
 

@@ -1,0 +1,2 @@
+DROP TABLE revocation_head;
+DROP TABLE revocations;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use anyhow::{Context, Result};
 
+use crate::client_cache::ClientCache;
 use crate::config::{MasterKeySource, Settings};
 use crate::crypto::MasterKey;
 use crate::passwords::PasswordHasher;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub login_limiter: LoginLimiter,
     pub metrics: crate::metrics::Metrics,
+    /// Stored clients, forgotten when the `clients` change counter moves.
+    pub client_cache: ClientCache,
     /// The revocation feed's cursor key and the tail its waiting requests watch.
     pub feed: crate::revocation_feed::watch::Feed,
 }
@@ -107,6 +110,9 @@ impl AppState {
             now_ms(),
         )?;
         crate::clients::warn_unconfigured_token_algs(&mut conn, &settings.signing_algs)?;
+        let client_cache =
+            ClientCache::new(Duration::from_secs(settings.key_poll_interval.max(1) as u64));
+        client_cache.sync(&mut conn)?;
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
@@ -124,6 +130,7 @@ impl AppState {
             hasher,
             login_limiter,
             metrics: crate::metrics::Metrics::new(),
+            client_cache,
             feed,
         })
     }
@@ -139,6 +146,12 @@ impl AppState {
         rotation::ensure_keys(conn, &self.key_policy, &self.master_key, now_ms())?;
         let rows = store::signing_keys::list(conn)?;
         self.keys.refresh(rows, now_ms())
+    }
+
+    /// Reads the clients' change counter and forgets the cached clients if it moved.
+    pub fn sync_clients(&self) -> Result<bool> {
+        let mut conn = self.db.get()?;
+        Ok(self.client_cache.sync(&mut conn)?)
     }
 
     /// What the revocation feed needs of the configuration.
@@ -176,6 +189,10 @@ fn spawn_upkeep(state: Weak<AppState>, poll: Duration) {
             loop {
                 std::thread::sleep(poll);
                 let Some(state) = state.upgrade() else { break };
+                // First, so that a slow key change cannot delay it.
+                if let Err(e) = state.sync_clients() {
+                    log::warn!("client cache check failed: {e:#}");
+                }
                 match state.sync_keys() {
                     Ok(true) => log::info!(
                         "signing keys changed; now signing with {:?}",

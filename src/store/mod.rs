@@ -9,6 +9,7 @@ pub mod clients;
 pub mod consents;
 pub mod login_failures;
 pub mod mfa;
+pub mod prepared;
 pub mod refresh_tokens;
 pub mod revocations;
 pub mod revoked_tokens;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use anyhow::{Context, Result};
 
+use crate::client_cache::ClientCache;
 use crate::config::{MasterKeySource, Settings};
 use crate::crypto::MasterKey;
 use crate::passwords::PasswordHasher;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// The senders of outbox messages; a serving instance runs their workers.
     pub outbox: Arc<crate::outbox::Outbox>,
+    /// Stored clients, forgotten when the `clients` change counter moves.
+    pub client_cache: ClientCache,
     /// The revocation feed's cursor key and the tail its waiting requests watch.
     pub feed: crate::revocation_feed::watch::Feed,
 }
@@ -109,6 +112,9 @@ impl AppState {
             now_ms(),
         )?;
         crate::clients::warn_unconfigured_token_algs(&mut conn, &settings.signing_algs)?;
+        let client_cache =
+            ClientCache::new(Duration::from_secs(settings.key_poll_interval.max(1) as u64));
+        client_cache.sync(&mut conn)?;
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
@@ -135,6 +141,7 @@ impl AppState {
             login_limiter,
             metrics: crate::metrics::Metrics::new(),
             outbox: Arc::new(outbox),
+            client_cache,
             feed,
         })
     }
@@ -152,8 +159,12 @@ impl AppState {
         self.keys.refresh(rows, now_ms())
     }
 
-    /// Deletes what has outlived its use: deny-list entries of expired tokens, ended
-    /// sessions, audit events past retention, finished outbox messages, expired mail tokens, failure counts of unknown usernames untouched
+    /// Reads the clients' change counter and forgets the cached clients if it moved.
+    pub fn sync_clients(&self) -> Result<bool> {
+        let mut conn = self.db.get()?;
+        Ok(self.client_cache.sync(&mut conn)?)
+    }
+
     /// What the revocation feed needs of the configuration.
     pub fn feed_lifetimes(&self) -> crate::revocation_feed::Lifetimes {
         crate::revocation_feed::Lifetimes {
@@ -162,7 +173,8 @@ impl AppState {
     }
 
     /// Deletes what has outlived its use: entries that left the revocation feed, deny-list entries of expired tokens, ended
-    /// sessions, audit events past retention, failure counts of unknown usernames untouched
+    /// sessions, audit events past retention, finished outbox messages, expired mail tokens,
+    /// failure counts of unknown usernames untouched
     /// for a day (in batches, so the database is never held for long).
     pub fn purge(&self) -> Result<()> {
         let mut conn = self.db.get()?;
@@ -192,6 +204,10 @@ fn spawn_upkeep(state: Weak<AppState>, poll: Duration) {
             loop {
                 std::thread::sleep(poll);
                 let Some(state) = state.upgrade() else { break };
+                // First, so that a slow key change cannot delay it.
+                if let Err(e) = state.sync_clients() {
+                    log::warn!("client cache check failed: {e:#}");
+                }
                 match state.sync_keys() {
                     Ok(true) => log::info!(
                         "signing keys changed; now signing with {:?}",

@@ -254,6 +254,15 @@ pub fn authenticate(
         return Ok(Client::first_party(first_party_scopes));
     };
     let client = find(conn, client_id, first_party_scopes)?;
+    check_credentials(client, credentials)
+}
+
+/// The rule of [`authenticate`] once the client is looked up (`None`: no such client), for
+/// callers that found it elsewhere (the client cache).
+pub fn check_credentials(
+    client: Option<Client>,
+    credentials: &ClientCredentials,
+) -> Result<Client> {
     match (client, credentials.secret.as_deref()) {
         (Some(client), None) if client.public => Ok(client),
         (Some(client), Some(secret)) if !client.public => {

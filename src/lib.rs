@@ -9,6 +9,7 @@ pub mod audit;
 pub mod authorize;
 pub mod browser_session;
 pub mod cli;
+pub mod client_cache;
 pub mod clients;
 pub mod config;
 pub mod consent;

@@ -48,16 +48,16 @@ pub fn token_error(error: VerifyError) -> Error {
     }
 }
 
-/// Checks what the signature cannot: the token is not deny-listed and its session is live.
+/// Checks what the signature cannot: the token is not deny-listed and its session is live
+/// (one statement for both).
 pub fn check_live(conn: &mut DbConnection, claims: &AccessClaims, now: i64) -> Result<()> {
-    if revoked_tokens::is_revoked(conn, &claims.jti)? {
+    let (denied, session_live) =
+        session_store::access_token_state(conn, &claims.jti, claims.sid.as_deref(), now)?;
+    if denied {
         return Err(Error::invalid_token("token revoked"));
     }
-    if let Some(sid) = &claims.sid {
-        match session_store::find(conn, sid)? {
-            Some(session) if session.revoked_at.is_none() && session.expires_at > now => {}
-            _ => return Err(Error::invalid_token("session revoked")),
-        }
+    if !session_live {
+        return Err(Error::invalid_token("session revoked"));
     }
     Ok(())
 }

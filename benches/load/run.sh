@@ -11,8 +11,10 @@
 #   CONNECTIONS=32        connections per scenario (isolation: see below)
 #   WRK_THREADS=2         wrk threads
 #   BACKENDS="sqlite postgres"
-#   SCENARIOS="healthz jwks client_credentials introspect refresh_token password isolation startup"
+#   SCENARIOS="healthz jwks client_credentials introspect refresh_token password isolation startup
+#              client_credentials_es256 refresh_token_es256 code_exchange login_page"
 #                         the subset to run (default: all); rows not run say so in the table
+#   SIGNING_ALGS=RS256,ES256   TESSERA_SIGNING_ALGS of the instances (the ES256 rows need ES256)
 #   BIN=target/release/tessera   the binary to measure (e.g. one built from another commit)
 #   BUILD=1               0 skips `cargo build` (with BIN given, or an up-to-date build)
 #   BASELINES=1           0 skips the Flask and node-oidc-provider rows
@@ -39,7 +41,8 @@ NPROC=$(nproc)
 OUT=${OUT:-$ROOT/benches/results/$(date +%Y%m%d-%H%M%S)}
 BIN=${BIN:-$ROOT/target/release/tessera}
 BUILD=${BUILD:-1}
-SCENARIOS=${SCENARIOS:-"healthz jwks client_credentials introspect refresh_token password isolation startup"}
+SCENARIOS=${SCENARIOS:-"healthz jwks client_credentials introspect refresh_token password isolation startup client_credentials_es256 refresh_token_es256 code_exchange login_page"}
+SIGNING_ALGS=${SIGNING_ALGS:-RS256,ES256}
 HELP="python3 $LOAD/helpers.py"
 PASSWORD=bench-Passw0rd-x7Qz
 USERS=4
@@ -115,13 +118,14 @@ echo "RSA sign: $(cat "$OUT/facts/rsa_sign_multi")/s on $NPROC cores, $(cat "$OU
 
 # ---------------------------------------------------------------------------------------
 # wrk NAME CONNECTIONS SCRIPT URL [VAR=VALUE...]: one scenario; its JSON line goes to wrk.jsonl.
+# RUN_DURATION overrides DURATION for one call.
 run_wrk() {
   local name=$1 conns=$2 script=$3 url=$4
   shift 4
   local threads=$THREADS
   [ "$conns" -lt "$threads" ] && threads=$conns
   env "$@" WRK_NAME="$name" WRK_OUT="$OUT/wrk.jsonl" LUA_DIR="$LOAD/lua" THREADS="$threads" \
-    wrk -t"$threads" -c"$conns" -d"$DURATION" --timeout 5s -s "$LOAD/lua/$script" "$url" \
+    wrk -t"$threads" -c"$conns" -d"${RUN_DURATION:-$DURATION}" --timeout 5s -s "$LOAD/lua/$script" "$url" \
     > "$OUT/wrk-${name//\//_}.txt" 2>&1
   tail -n 1 "$OUT/wrk.jsonl" >&2
 }
@@ -135,14 +139,50 @@ tessera_env() {
   esac
   echo "TESSERA_DATABASE_URL=$url TESSERA_LISTEN=127.0.0.1:$PORT TESSERA_ISSUER=http://127.0.0.1:$PORT" \
     "TESSERA_MASTER_KEY_FILE=$OUT/master-$backend.key TESSERA_WORKERS=$NPROC" \
-    "TESSERA_LOGIN_RATE_LIMIT=0 TESSERA_LOCKOUT_THRESHOLD=0 RUST_LOG=${BENCH_RUST_LOG:-info}"
+    "TESSERA_LOGIN_RATE_LIMIT=0 TESSERA_LOCKOUT_THRESHOLD=0 TESSERA_SIGNING_ALGS=$SIGNING_ALGS" \
+    "RUST_LOG=${BENCH_RUST_LOG:-info}"
 }
 
-# Creates the bench client through the CLI; prints its secret.
+# Creates a bench client through the CLI (BACKEND ID [FLAGS...]: client_credentials unless
+# FLAGS say otherwise); prints its secret ("None" for a public client).
 create_client() {
+  local backend=$1 id=$2
+  shift 2
+  [ $# -gt 0 ] || set -- --grant client_credentials
   # shellcheck disable=SC2046
-  env $(tessera_env "$1") "$BIN" clients create "$2" --grant client_credentials \
-    2>>"$OUT/tessera-$1.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])'
+  env $(tessera_env "$backend") "$BIN" clients create "$id" "$@" \
+    2>>"$OUT/tessera-$backend.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["client_secret"])'
+}
+
+# Seconds of a wrk duration (`10s`, `2m`, `1h`, or plain seconds).
+seconds_of() {
+  case $1 in
+    *h) echo $(( ${1%h} * 3600 )) ;;
+    *m) echo $(( ${1%m} * 60 )) ;;
+    *s) echo "${1%s}" ;;
+    *) echo "$1" ;;
+  esac
+}
+
+# Authorization code exchange: the codes are minted first (GET /oauth/authorize with a
+# signed-in browser session, wrk for up to 25 s), then exchanged (up to 25 s), so every code
+# is used within its 60 s lifetime. Each code is exchanged once; a code that is missing or
+# refused counts as an error.
+bench_code_exchange() {
+  local backend=$1 base=$2 session verifier challenge phase redirect=http://127.0.0.1/cb
+  create_client "$backend" bench-code --public --first-party --grant authorization_code \
+    --grant refresh_token --scope profile --redirect-uri "$redirect" >/dev/null
+  session=$($HELP browser-session "$base" bench0 "$PASSWORD")
+  verifier=bench-code-verifier-0123456789-abcdefghijklmnopqrstuvwxyz
+  challenge=$(python3 -c 'import base64,hashlib,sys; print(base64.urlsafe_b64encode(hashlib.sha256(sys.argv[1].encode()).digest()).rstrip(b"=").decode())' "$verifier")
+  phase=$(seconds_of "$DURATION")
+  [ "$phase" -gt 25 ] && phase=25
+  RUN_DURATION=${phase}s run_wrk "$backend/code_mint" "$CONNECTIONS" authorize.lua \
+    "$base/oauth/authorize?response_type=code&client_id=bench-code&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb&scope=profile&state=bench&code_challenge=$challenge&code_challenge_method=S256" \
+    SESSION="$session" CODES_FILE="$OUT/codes-$backend"
+  RUN_DURATION=${phase}s run_wrk "$backend/code_exchange" "$CONNECTIONS" exchange.lua "$base/oauth/token" \
+    CODES_FILE="$OUT/codes-$backend" MINT_THREADS="$THREADS" CLIENT_ID=bench-code \
+    REDIRECT_URI="http%3A%2F%2F127.0.0.1%2Fcb" VERIFIER="$verifier"
 }
 
 # Creates a user through the CLI (password on stdin).
@@ -175,6 +215,16 @@ bench_backend() {
   $HELP mint "$base" "$USERS" "$PASSWORD" $((CONNECTIONS + 8)) "$OUT/refresh-$backend.txt"
   $HELP mint "$base" "$USERS" "$PASSWORD" 16 "$OUT/refresh-iso-$backend.txt"
   access=$(cat "$OUT/refresh-$backend.txt.access")
+  # ES256: a confidential client for client_credentials, a public one for refresh.
+  if want client_credentials_es256; then
+    secret_es=$(create_client "$backend" bench-cc-es --grant client_credentials --token-alg ES256)
+    basic_es="Basic $(printf '%s' "bench-cc-es:$secret_es" | base64 -w0)"
+  fi
+  if want refresh_token_es256; then
+    create_client "$backend" bench-es --public --grant password --grant refresh_token \
+      --token-alg ES256 >/dev/null
+    $HELP mint "$base" "$USERS" "$PASSWORD" $((CONNECTIONS + 8)) "$OUT/refresh-es-$backend.txt" bench-es
+  fi
 
   want healthz && run_wrk "$backend/healthz" "$CONNECTIONS" get.lua "$base/healthz"
   want jwks && run_wrk "$backend/jwks" "$CONNECTIONS" get.lua "$base/.well-known/jwks.json"
@@ -186,6 +236,12 @@ bench_backend() {
     TOKENS_FILE="$OUT/refresh-$backend.txt"
   want password && run_wrk "$backend/password" "$CONNECTIONS" password.lua "$base/oauth/token" \
     USERS="$USERS" PASSWORD="$PASSWORD"
+  want client_credentials_es256 && run_wrk "$backend/client_credentials_es256" "$CONNECTIONS" post.lua \
+    "$base/oauth/token" BODY="grant_type=client_credentials" AUTH="$basic_es"
+  want refresh_token_es256 && run_wrk "$backend/refresh_token_es256" "$CONNECTIONS" refresh.lua "$base/oauth/token" \
+    TOKENS_FILE="$OUT/refresh-es-$backend.txt" CLIENT_ID=bench-es
+  want code_exchange && bench_code_exchange "$backend" "$base"
+  want login_page && run_wrk "$backend/login_page" "$CONNECTIONS" get.lua "$base/login"
 
   # Isolation: a login flood (more connections than hashing slots) while JWKS and refresh
   # clients measure their latency.
@@ -220,6 +276,7 @@ bench_backend() {
 
 backends_json=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$BACKENDS")
 fact backends "$backends_json"
+fact scenarios "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$SCENARIOS")"
 for backend in $BACKENDS; do
   bench_backend "$backend"
 done

@@ -5,7 +5,7 @@
 use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::authorize::{code_hash, pkce_shaped};
-use crate::clients::{self, grant, ClientCredentials};
+use crate::clients::{grant, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{start_session_for, IssuedTokens, RequestContext, SignIn};
 use crate::store::authorization_codes as code_store;
@@ -43,7 +43,9 @@ pub fn exchange(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
-    let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = state
+        .client_cache
+        .authenticate(conn, credentials, &state.settings.scopes)?;
     if !client.allows_grant(grant::AUTHORIZATION_CODE) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the authorization code grant".into(),

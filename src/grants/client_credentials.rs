@@ -34,7 +34,9 @@ pub fn issue(
             },
         );
     }
-    let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = state
+        .client_cache
+        .authenticate(conn, credentials, &state.settings.scopes)?;
     if client.public || !client.allows_grant(grant::CLIENT_CREDENTIALS) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the client_credentials grant".into(),

@@ -58,7 +58,9 @@ pub fn complete_with<T>(
     now: i64,
     finish: impl FnOnce(&mut DbConnection, &users::User, &clients::Client, &[String]) -> Result<T>,
 ) -> Result<T> {
-    let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = state
+        .client_cache
+        .authenticate(conn, credentials, &state.settings.scopes)?;
     // The grant finishes a password login, so a client allowed that may finish it too.
     if !client.allows_grant(grant::MFA_OTP) && !client.allows_grant(grant::PASSWORD) {
         return Err(Error::UnauthorizedClient(

@@ -4,7 +4,7 @@
 
 use crate::app::AppState;
 use crate::audit::{self, kind, Event};
-use crate::clients::{self, grant, Client, ClientCredentials};
+use crate::clients::{grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{resolve_scope, start_session, IssuedTokens, RequestContext};
 use crate::lockout::{self, Subject};
@@ -50,7 +50,9 @@ pub fn prepare(
     scope: Option<&str>,
     now: i64,
 ) -> Result<Attempt> {
-    let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = state
+        .client_cache
+        .authenticate(conn, credentials, &state.settings.scopes)?;
     if !client.allows_grant(grant::PASSWORD) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the password grant".into(),

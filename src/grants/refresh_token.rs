@@ -10,7 +10,7 @@
 
 use crate::app::AppState;
 use crate::audit::{self, kind, Event};
-use crate::clients::{self, grant, Client, ClientCredentials};
+use crate::clients::{grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{
     refresh_token_parts, resolve_scope, sign_user_access_token, IssuedTokens, RequestContext,
@@ -114,7 +114,9 @@ pub fn exchange(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
-    let client = clients::authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = state
+        .client_cache
+        .authenticate(conn, credentials, &state.settings.scopes)?;
     if !client.allows_grant(grant::REFRESH_TOKEN) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the refresh_token grant".into(),

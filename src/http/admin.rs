@@ -517,7 +517,10 @@ pub async fn update_client(
     let client = blocking(&state, move |conn, _| {
         admin::update_client(conn, &id, patch, &operator, crate::now())
     })
-    .await?;
+    .await;
+    // Changed or not, this instance stops trusting its cached clients now.
+    state.client_cache.invalidate();
+    let client = client?;
     Ok(json_ok(client))
 }
 
@@ -603,10 +606,12 @@ pub async fn delete_client(
 ) -> Result<HttpResponse, Error> {
     let operator = admin_operator(&req)?;
     let id = path.into_inner();
-    blocking(&state, move |conn, _| {
+    let deleted = blocking(&state, move |conn, _| {
         admin::delete_client(conn, &id, &operator, crate::now())
     })
-    .await?;
+    .await;
+    state.client_cache.invalidate();
+    deleted?;
     Ok(no_content())
 }
 
@@ -639,7 +644,9 @@ pub async fn rotate_client_secret(
     let rotated = blocking(&state, move |conn, _| {
         admin::rotate_client_secret(conn, &id, &operator, crate::now())
     })
-    .await?;
+    .await;
+    state.client_cache.invalidate();
+    let rotated = rotated?;
     Ok(json_ok(rotated))
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::clients::{self, grant};
+use crate::clients::grant;
 use crate::error::Error;
 use crate::grants::{self, IssuedTokens, RequestContext};
 use crate::http::browser;
@@ -389,7 +389,9 @@ pub async fn revoke(
     let hint = form.token_type_hint;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     let revoked = blocking(&state, move |conn, state| {
-        let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
+        let client = state
+            .client_cache
+            .authenticate(conn, &credentials, &state.settings.scopes)?;
         crate::sessions::revoke_token(
             conn,
             state,
@@ -474,7 +476,9 @@ pub async fn introspect(
     }
     let token = required(form.token, "token")?;
     let answer = blocking(&state, move |conn, state| {
-        let client = clients::authenticate(conn, &credentials, &state.settings.scopes)?;
+        let client = state
+            .client_cache
+            .authenticate(conn, &credentials, &state.settings.scopes)?;
         if client.public {
             return Err(Error::InvalidClient(
                 "introspection requires a confidential client".into(),

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use crate::store::schema::clients;
+use crate::store::schema::{change_counters, clients};
 use crate::store::DbConnection;
 
 /// A client row. Its `Debug` leaves out the secret hash.
@@ -130,6 +130,15 @@ pub fn set_secret_hash(
 /// Deletes a client.
 pub fn delete(conn: &mut DbConnection, client_id: &str) -> QueryResult<usize> {
     diesel::delete(clients::table.find(client_id)).execute(conn)
+}
+
+/// The change counter of the `clients` table: a trigger moves it in the transaction of every
+/// insert, update and delete, so an instance that saw it unchanged has seen every change.
+pub fn change_count(conn: &mut DbConnection) -> QueryResult<i64> {
+    change_counters::table
+        .find("clients")
+        .select(change_counters::value)
+        .first(conn)
 }
 
 /// The most recent change to any client, for cache invalidation across instances.

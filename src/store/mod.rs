@@ -11,6 +11,7 @@ pub mod login_failures;
 pub mod mail_tokens;
 pub mod mfa;
 pub mod outbox;
+pub mod prepared;
 pub mod refresh_tokens;
 pub mod revocations;
 pub mod revoked_tokens;

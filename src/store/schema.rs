@@ -189,6 +189,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_counters (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(browser_sessions -> sessions (session_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -208,6 +215,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     browser_sessions,
     consents,
+    change_counters,
     revocations,
     revocation_head,
 );

@@ -5,7 +5,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::store::schema::{refresh_tokens, sessions};
+use crate::store::prepared::Prepared;
+use crate::store::schema::{refresh_tokens, revoked_access_tokens, sessions};
 use crate::store::{in_batches, DbConnection, PURGE_BATCH};
 
 /// A session row. Its `Debug` leaves out the refresh-token state.
@@ -81,16 +82,26 @@ pub struct Rotated {
 /// successor, and returns what the new tokens need. Of two concurrent refreshes of one
 /// token the second finds the hash changed and gets `None`, as does every failed check;
 /// the caller then works out why. One round trip on PostgreSQL, and no row added.
+///
+/// It runs as a prepared statement ([`Prepared`]): parsed and planned once per connection.
+/// The columns are named rather than `*`, because a prepared `RETURNING *` fails on
+/// PostgreSQL ("cached plan must not change result type") once another instance's
+/// migration adds a column; they must match [`Session`]'s fields.
 const ROTATE_SQL: &str = "UPDATE sessions SET \
     refresh_hash = $1, refresh_previous_hash = refresh_hash, refresh_rotated_at = $2, \
     refresh_successor_sealed = $3, last_used_at = $2 \
     WHERE id = $4 AND refresh_hash = $5 AND revoked_at IS NULL AND expires_at > $2 \
     AND last_used_at > $6 \
     AND EXISTS (SELECT 1 FROM users WHERE users.id = sessions.user_id AND NOT users.disabled) \
-    RETURNING *, \
+    RETURNING id, user_id, client_id, scope, amr, auth_time, user_agent, ip, created_at, \
+    last_used_at, expires_at, revoked_at, revoke_reason, refresh_hash, refresh_previous_hash, \
+    refresh_rotated_at, refresh_successor_sealed, \
     (SELECT username FROM users WHERE users.id = sessions.user_id) AS subject_username, \
     (SELECT roles FROM users WHERE users.id = sessions.user_id) AS subject_roles, \
     (SELECT attributes FROM users WHERE users.id = sessions.user_id) AS subject_attributes";
+
+/// The statement cache's key for `ROTATE_SQL`.
+struct RotateStatement;
 
 /// Rotates the session's refresh token if the presented one is current (see `ROTATE_SQL`).
 pub fn rotate_refresh(
@@ -98,18 +109,21 @@ pub fn rotate_refresh(
     rotation: &Rotation<'_>,
 ) -> QueryResult<Option<Rotated>> {
     // Raw SQL because diesel's DSL has no RETURNING with subqueries; SQLite numbers its
-    // parameters `?N` where PostgreSQL writes `$N`.
+    // parameters `?N` where PostgreSQL writes `$N`. The text is fixed per backend, so it
+    // may be cached as a prepared statement.
     let sql = match conn {
         DbConnection::Postgresql(_) => ROTATE_SQL.to_string(),
         DbConnection::Sqlite(_) => ROTATE_SQL.replace('$', "?"),
     };
-    let query = diesel::sql_query(sql)
-        .bind::<Text, _>(rotation.successor_hash)
-        .bind::<diesel::sql_types::BigInt, _>(rotation.now)
-        .bind::<diesel::sql_types::Nullable<Text>, _>(rotation.successor_sealed)
-        .bind::<Text, _>(rotation.session_id)
-        .bind::<Text, _>(rotation.presented_hash)
-        .bind::<diesel::sql_types::BigInt, _>(rotation.idle_since);
+    let query = Prepared::<RotateStatement, _>::new(
+        diesel::sql_query(sql)
+            .bind::<Text, _>(rotation.successor_hash)
+            .bind::<diesel::sql_types::BigInt, _>(rotation.now)
+            .bind::<diesel::sql_types::Nullable<Text>, _>(rotation.successor_sealed)
+            .bind::<Text, _>(rotation.session_id)
+            .bind::<Text, _>(rotation.presented_hash)
+            .bind::<diesel::sql_types::BigInt, _>(rotation.idle_since),
+    );
     match conn {
         DbConnection::Postgresql(pg) => query.get_result::<Rotated>(pg).optional(),
         DbConnection::Sqlite(sqlite) => query.get_result::<Rotated>(sqlite).optional(),
@@ -142,6 +156,34 @@ pub fn insert(conn: &mut DbConnection, session: &Session) -> QueryResult<()> {
         .values(session)
         .execute(conn)
         .map(|_| ())
+}
+
+/// What the database says of an access token, in one statement: whether its `jti` is
+/// deny-listed, and whether the session it names (if any) is live (not revoked, not past its
+/// end). A token without a session counts as having a live one.
+pub fn access_token_state(
+    conn: &mut DbConnection,
+    jti: &str,
+    sid: Option<&str>,
+    now: i64,
+) -> QueryResult<(bool, bool)> {
+    use diesel::dsl::exists;
+    let denied = exists(revoked_access_tokens::table.find(jti));
+    match sid {
+        None => diesel::select(denied)
+            .get_result::<bool>(conn)
+            .map(|denied| (denied, true)),
+        Some(sid) => diesel::select((
+            denied,
+            exists(
+                sessions::table
+                    .find(sid)
+                    .filter(sessions::revoked_at.is_null())
+                    .filter(sessions::expires_at.gt(now)),
+            ),
+        ))
+        .get_result(conn),
+    }
 }
 
 /// Finds a session by id.

@@ -137,12 +137,15 @@ both_backends! {
         let rotated = stdout_json(&tessera(&app, &["clients", "rotate-secret", "reports"], "").await);
         assert_eq!(rotated.as_object().unwrap().keys().collect::<Vec<_>>(), ["client_id", "client_secret"]);
         let new_secret = rotated["client_secret"].as_str().unwrap();
+        // The CLI is another process: the server sees its change within the poll interval.
+        crate::client_cache::until_status(&app, "reports", &secret, 401).await;
         let response = app.token(&[("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", &secret)]).await;
         assert_error(response, 401, "invalid_client").await;
         let response = app.token(&[("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", new_secret)]).await;
         assert_eq!(response.status().as_u16(), 200);
 
         stdout_json(&tessera(&app, &["clients", "delete", "reports"], "").await);
+        crate::client_cache::until_status(&app, "reports", new_secret, 401).await;
         let response = app.token(&[("grant_type", "client_credentials"), ("client_id", "reports"), ("client_secret", new_secret)]).await;
         assert_error(response, 401, "invalid_client").await;
         let line = failure_line(&tessera(&app, &["clients", "delete", "reports"], "").await);

@@ -3,7 +3,8 @@
 -- thread i takes lines i, i+THREADS, ...) and puts the successor from every answer back
 -- into its pool. A connection has at most one request in flight, so a pool that starts
 -- with at least as many tokens as the thread has connections never runs dry unless a
--- refresh fails (which is counted as an error).
+-- refresh fails (which is counted as an error). CLIENT_ID, if set, names the public client
+-- the tokens belong to.
 dofile(os.getenv("LUA_DIR") .. "/common.lua")
 local pool = {}
 local threads = tonumber(os.getenv("THREADS") or "1")
@@ -20,10 +21,12 @@ function init(args)
 end
 
 local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
+local client = os.getenv("CLIENT_ID")
+local suffix = (client and client ~= "") and ("&client_id=" .. client) or ""
 
 function request()
   local token = table.remove(pool) or "exhausted"
-  return wrk.format("POST", nil, headers, "grant_type=refresh_token&refresh_token=" .. token)
+  return wrk.format("POST", nil, headers, "grant_type=refresh_token&refresh_token=" .. token .. suffix)
 end
 
 function response(status, hdrs, body)

@@ -345,6 +345,8 @@ pub async fn act(
                 admin::rotate_client_secret(conn, &id, &operator, crate::now())
             })
             .await;
+            // This instance stops trusting its cached clients now (client_cache).
+            state.client_cache.invalidate();
             Ok(match result {
                 Ok(rotated) => secret_page(&console, &rotated, "New client secret"),
                 Err(e) => match crate::http::console::explain(&e) {
@@ -358,6 +360,8 @@ pub async fn act(
                 admin::delete_client(conn, &id, &operator, crate::now())
             })
             .await;
+            // This instance stops trusting its cached clients now (client_cache).
+            state.client_cache.invalidate();
             Ok(
                 match Outcome::of(&console, result, |_| {
                     "/console/clients?done=client_deleted".to_string()

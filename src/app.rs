@@ -29,6 +29,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub login_limiter: LoginLimiter,
     pub metrics: crate::metrics::Metrics,
+    /// The senders of outbox messages; a serving instance runs their workers.
+    pub outbox: Arc<crate::outbox::Outbox>,
     /// Stored clients, forgotten when the `clients` change counter moves.
     pub client_cache: ClientCache,
     /// The revocation feed's cursor key and the tail its waiting requests watch.
@@ -116,6 +118,14 @@ impl AppState {
         drop(conn);
         let hasher = PasswordHasher::new(settings.argon2)?;
         let login_limiter = LoginLimiter::new(settings.login_rate_limit);
+        let mut outbox = crate::outbox::Outbox::new(settings.outbox);
+        if let Some(mail) = &settings.mail {
+            outbox.register(Arc::new(crate::mail::MailSender::new(
+                mail.clone(),
+                master_key.clone(),
+                &settings.issuer,
+            )?));
+        }
         let feed = crate::revocation_feed::watch::Feed::new(
             crate::revocation_feed::cursor::CursorKey::new(&master_key),
             // A few reads at once keep both cores busy; more would only hold connections.
@@ -130,6 +140,7 @@ impl AppState {
             hasher,
             login_limiter,
             metrics: crate::metrics::Metrics::new(),
+            outbox: Arc::new(outbox),
             client_cache,
             feed,
         })
@@ -162,7 +173,8 @@ impl AppState {
     }
 
     /// Deletes what has outlived its use: entries that left the revocation feed, deny-list entries of expired tokens, ended
-    /// sessions, audit events past retention, failure counts of unknown usernames untouched
+    /// sessions, audit events past retention, finished outbox messages, expired mail tokens,
+    /// failure counts of unknown usernames untouched
     /// for a day (in batches, so the database is never held for long).
     pub fn purge(&self) -> Result<()> {
         let mut conn = self.db.get()?;
@@ -174,6 +186,9 @@ impl AppState {
         // Kept a day past expiry so that a late replay still ends the session it started.
         store::authorization_codes::delete_expired(&mut conn, now - 86_400)?;
         store::audit::purge_before(&mut conn, now - self.settings.audit_retention)?;
+        // Delivered or abandoned messages are kept a week, for an operator looking into one.
+        store::outbox::purge_finished(&mut conn, now - 7 * 86_400)?;
+        store::mail_tokens::delete_expired(&mut conn, now - 86_400)?;
         while store::login_failures::purge_stale(&mut conn, now - 86_400, now, 1000)? == 1000 {}
         self.login_limiter.clean();
         Ok(())
@@ -243,6 +258,8 @@ impl Application {
             Arc::downgrade(&state),
             Duration::from_secs(state.settings.key_poll_interval as u64),
         );
+        crate::outbox::spawn_workers(&state.outbox, state.db.clone())
+            .context("spawning the outbox workers")?;
         crate::revocation_feed::watch::spawn_poller(Arc::downgrade(&state))
             .context("starting the revocation feed poller")?;
         let server = crate::http::server(state.clone(), listener)?;

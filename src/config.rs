@@ -235,6 +235,32 @@ pub struct ConfigArgs {
         default_value = "90d"
     )]
     pub audit_retention: String,
+    /// How often an idle outbox worker looks for mail and other messages to deliver.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_OUTBOX_POLL_INTERVAL",
+        default_value = "2s"
+    )]
+    pub outbox_poll_interval: String,
+    /// The wait after a failed delivery attempt, doubling with each further one (at most 1 h).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_OUTBOX_BACKOFF",
+        default_value = "30s"
+    )]
+    pub outbox_backoff: String,
+    /// Where mail goes: smtp://[USER:PASSWORD@]HOST[:PORT] (STARTTLS when offered),
+    /// smtps://…, or file://FOLDER (one .eml per message). Unset: no mail features.
+    #[arg(long, global = true, env = "TESSERA_SMTP_URL")]
+    pub smtp_url: Option<String>,
+    /// A file holding the SMTP password (instead of putting it in TESSERA_SMTP_URL).
+    #[arg(long, global = true, env = "TESSERA_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// The From address of mails (default: tessera@ + the issuer's host).
+    #[arg(long, global = true, env = "TESSERA_MAIL_FROM")]
+    pub mail_from: Option<String>,
     /// PEM certificate chain: serve HTTPS (with TESSERA_TLS_KEY).
     #[arg(long, global = true, env = "TESSERA_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -296,6 +322,10 @@ pub struct Settings {
     pub db_pool_size: u32,
     pub workers: usize,
     pub audit_retention: i64,
+    /// Outbox polling and retry spacing.
+    pub outbox: crate::outbox::RetryPolicy,
+    /// Mail transport and sender, when `TESSERA_SMTP_URL` is set.
+    pub mail: Option<crate::mail::MailSettings>,
     /// Certificate chain and key files when serving HTTPS.
     pub tls: Option<TlsFiles>,
 }
@@ -538,6 +568,33 @@ impl ConfigArgs {
             "audit-retention",
             positive(parse_duration(&self.audit_retention)),
         )?;
+        let outbox_poll_interval = named(
+            "TESSERA_OUTBOX_POLL_INTERVAL",
+            "outbox-poll-interval",
+            positive(parse_duration(&self.outbox_poll_interval)),
+        )?;
+        let outbox_backoff = named(
+            "TESSERA_OUTBOX_BACKOFF",
+            "outbox-backoff",
+            positive(parse_duration(&self.outbox_backoff)),
+        )?;
+        let outbox = crate::outbox::RetryPolicy::new(
+            std::time::Duration::from_secs(outbox_poll_interval as u64),
+            outbox_backoff,
+        );
+        let mail = match &self.smtp_url {
+            Some(url) => Some(named(
+                "TESSERA_SMTP_URL",
+                "smtp-url",
+                crate::mail::MailSettings::parse(
+                    url,
+                    self.smtp_password_file.as_deref(),
+                    self.mail_from.as_deref(),
+                    &issuer,
+                ),
+            )?),
+            None => None,
+        };
         Ok(Settings {
             database,
             listen,
@@ -567,6 +624,8 @@ impl ConfigArgs {
             db_pool_size,
             workers,
             audit_retention,
+            outbox,
+            mail,
             tls,
         })
     }

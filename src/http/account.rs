@@ -133,6 +133,8 @@ pub struct UserInfo {
     sub: String,
     username: String,
     email: Option<String>,
+    /// True once the current address was proven by a mailed link (SPEC §6.4).
+    email_verified: bool,
     roles: Vec<String>,
     mfa_enabled: bool,
     /// Custom attributes, as in access tokens.
@@ -156,15 +158,18 @@ pub struct UserInfo {
 )]
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
-    let (user, mfa_enabled) = blocking(&state, move |conn, _| {
+    let (user, mfa_enabled, email_verified) = blocking(&state, move |conn, _| {
         let user = sessions::token_user(conn, &claims)?;
         let mfa_enabled = crate::mfa::is_enabled(conn, &user.id)?;
-        Ok((user, mfa_enabled))
+        let email_verified = crate::recovery::is_email_verified(conn, &user)?;
+        Ok((user, mfa_enabled, email_verified))
     })
     .await?;
+    let mut body = accounts::userinfo(&user, mfa_enabled);
+    body["email_verified"] = email_verified.into();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(accounts::userinfo(&user, mfa_enabled)))
+        .json(body))
 }
 
 /// `POST /userinfo`: the same, as OpenID Connect allows.

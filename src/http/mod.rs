@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod browser;
 pub mod console;
+pub mod email;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -260,6 +261,17 @@ route_table! {
     }
     "/account/sessions/{sid}" { delete => account::revoke_session }
     "/account/password" { put => account::change_password }
+    "/account/email" { put => email::change_email }
+    "/account/email/verify" { post => email::request_verification }
+    "/email/verify" { get => pages::recovery::verify_email }
+    "/password/forgot" {
+        get => pages::recovery::forgot_form,
+        post => email::forgot_password,
+    }
+    "/password/reset" {
+        get => pages::recovery::reset_form,
+        post => email::reset_password,
+    }
     "/account/consents" { get => pages::account::list_consents }
     "/account/consents/{client_id}" { delete => pages::account::withdraw_consent }
     "/account" { get => pages::account::account, post => pages::account::account_action }

@@ -10,7 +10,9 @@ use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
 use crate::http::error::{ErrorBody, ErrorCode};
-use crate::http::{account, admin, console, health, metadata, mfa, pages, revocations, token};
+use crate::http::{
+    account, admin, console, email, health, metadata, mfa, pages, revocations, token,
+};
 
 /// The rendered document, shared by the workers (`Bytes`: each answer shares the buffer).
 pub struct Document(pub web::Bytes);
@@ -100,6 +102,13 @@ impl Modify for SecuritySchemes {
         account::revoke_all_sessions,
         account::revoke_session,
         account::change_password,
+        email::change_email,
+        email::request_verification,
+        email::forgot_password,
+        email::reset_password,
+        pages::recovery::verify_email,
+        pages::recovery::forgot_form,
+        pages::recovery::reset_form,
         pages::account::list_consents,
         pages::account::withdraw_consent,
         pages::authorize::authorize,

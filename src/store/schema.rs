@@ -221,12 +221,48 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
+    outbox (id) {
+        id -> Text,
+        kind -> Text,
+        payload -> Text,
+        attempts -> Integer,
+        created_at -> BigInt,
+        next_attempt_at -> BigInt,
+        claimed_until -> Nullable<BigInt>,
+        claimed_by -> Nullable<Text>,
+        sent_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     revocations (seq) {
         seq -> BigInt,
         kind -> Text,
         item_id -> Text,
         revoked_at -> BigInt,
         keep_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    mail_tokens (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Text,
+        email -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    email_verifications (user_id) {
+        user_id -> Text,
+        email -> Text,
+        verified_at -> BigInt,
     }
 }
 

@@ -227,6 +227,24 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(users::table.find(id)).execute(conn)
 }
 
+/// Users whose email is `email`, case-insensitively (at most `limit`).
+pub fn find_by_email(conn: &mut DbConnection, email: &str, limit: i64) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(lower(users::email).eq(Some(email.to_lowercase())))
+        .order(users::created_at.asc())
+        .limit(limit)
+        .select(User::as_select())
+        .load(conn)
+}
+
+/// Replaces the email address.
+pub fn set_email(conn: &mut DbConnection, id: &str, email: &str, now: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((users::email.eq(Some(email)), users::updated_at.eq(now)))
+        .execute(conn)
+        .map(|_| ())
+}
+
 /// How many users there are; with `only_disabled`, how many are disabled.
 pub fn count(conn: &mut DbConnection, only_disabled: bool) -> QueryResult<i64> {
     let mut query = users::table.count().into_boxed();

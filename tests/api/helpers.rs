@@ -146,6 +146,8 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
         db_pool_size: 4,
         workers: 1,
         audit_retention: 90 * 86_400,
+        outbox: tessera::outbox::RetryPolicy::new(std::time::Duration::from_millis(200), 1),
+        mail: None,
         tls: None,
     }
 }

@@ -79,12 +79,14 @@ async fn trace_logs_never_contain_a_password_token_or_secret() {
     let dir = tempfile::tempdir().unwrap();
     let master_key = tessera::crypto::MasterKey::generate().to_base64();
     let database = format!("sqlite://{}", dir.path().join("t.db").display());
+    let sink = crate::mail::SmtpSink::start().await;
     let server = Process::start(
         dir.path(),
         &[
             ("RUST_LOG", "trace"),
             ("TESSERA_MASTER_KEY", &master_key),
             ("TESSERA_DATABASE_URL", &database),
+            ("TESSERA_SMTP_URL", &sink.url()),
         ],
     )
     .await;
@@ -328,7 +330,76 @@ async fn trace_logs_never_contain_a_password_token_or_secret() {
         .unwrap();
     assert_eq!(off.status().as_u16(), 204);
 
+    // Mail (SPEC §6.4): a reset link, its page and its use; a verification link and its use.
+    let mail_password = "Mail-user-passphrase-7";
+    client
+        .post(url("/register"))
+        .json(&serde_json::json!({"username": "mailcheck", "password": mail_password, "email": "mailcheck@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let forgot = client
+        .post(url("/password/forgot"))
+        .json(&serde_json::json!({"username": "mailcheck"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forgot.status().as_u16(), 202);
+    let reset_token = crate::mail::the_token(&sink.wait_for(1, 10).await[0], "/password/reset");
+    client
+        .get(url(&format!("/password/reset?token={reset_token}")))
+        .send()
+        .await
+        .unwrap();
+    let reset_password = "Reset-passphrase-42";
+    let reset = client
+        .post(url("/password/reset"))
+        .json(&serde_json::json!({"token": reset_token, "new_password": reset_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status().as_u16(), 204);
+    let mail_login = json(
+        client
+            .post(url("/oauth/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "mailcheck"),
+                ("password", reset_password),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mail_access = text(&mail_login, "access_token");
+    let verify = client
+        .post(url("/account/email/verify"))
+        .bearer_auth(&mail_access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status().as_u16(), 202);
+    let verify_token = crate::mail::the_token(&sink.wait_for(2, 10).await[1], "/email/verify");
+    let verified = client
+        .get(url(&format!("/email/verify?token={verify_token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status().as_u16(), 200);
+
     let logs = server.finish();
+    assert!(
+        logs.contains("/password/reset") && logs.contains("/email/verify"),
+        "the mail requests reached the request log"
+    );
+    for secret in [&reset_token, &verify_token, &mail_access] {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a mail token leaked into the logs"
+        );
+    }
+    assert!(!logs.contains(reset_password) && !logs.contains(mail_password));
     assert!(
         logs.contains("DEBUG") || logs.contains("TRACE"),
         "the log is at trace level"

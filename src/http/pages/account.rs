@@ -51,10 +51,17 @@ async fn account_page(
             sessions::list_for_user(conn, &user_id, Some(&current), None, 100, now)?;
         let consents = consent::list(conn, &user_id)?;
         let mfa_enabled = crate::mfa::is_enabled(conn, &user_id)?;
-        Ok((sessions, consents, mfa_enabled))
+        let email = match crate::store::users::find(conn, &user_id)? {
+            Some(user) => {
+                let verified = crate::recovery::is_email_verified(conn, &user)?;
+                user.email.map(|address| (address, verified))
+            }
+            None => None,
+        };
+        Ok((sessions, consents, mfa_enabled, email))
     })
     .await;
-    let (sessions, consents, mfa_enabled) = match loaded {
+    let (sessions, consents, mfa_enabled, email) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return page.error_for(&e),
     };
@@ -92,6 +99,9 @@ async fn account_page(
             mfa_enabled => mfa_enabled,
             enrolment => enrolment,
             recovery_codes => extra.recovery_codes,
+            mail_enabled => page.state.settings.mail.is_some(),
+            email => email.as_ref().map(|(address, _)| address.clone()),
+            email_verified => email.as_ref().is_some_and(|(_, verified)| *verified),
             notice => extra.notice,
             error => extra.error,
         },
@@ -123,7 +133,7 @@ pub async fn account(req: HttpRequest) -> Result<HttpResponse, Error> {
 pub struct AccountForm {
     csrf: Option<String>,
     /// `end_session`, `sign_out_everywhere`, `withdraw_consent`, `change_password`,
-    /// `totp_begin`, `totp_confirm`.
+    /// `totp_begin`, `totp_confirm`, `verify_email`, `change_email`.
     action: Option<String>,
     /// The session id (`end_session`) or client id (`withdraw_consent`).
     target: Option<String>,
@@ -131,7 +141,9 @@ pub struct AccountForm {
     current_password: Option<String>,
     #[schema(format = Password)]
     new_password: Option<String>,
-    /// `totp_begin`: the password, proven before enrolling.
+    /// `change_email`: the new address (with `password`).
+    email: Option<String>,
+    /// `totp_begin` and `change_email`: the password, proven first.
     #[schema(format = Password)]
     password: Option<String>,
     otp: Option<String>,
@@ -294,6 +306,74 @@ pub async fn account_action(
                     failed("That code is not right. Set up again and enter the current code.")
                 }
                 Err(e) => return Ok(page.error_for(&e)),
+            }
+        }
+        Some("verify_email") => {
+            if crate::http::email::require_mail(&state).is_err() {
+                return Ok(page.error_for(&Error::Unavailable));
+            }
+            let result = blocking(&state, move |conn, state| {
+                crate::recovery::request_verification(
+                    conn,
+                    crate::http::email::mail_context(state),
+                    &user_id,
+                    ip,
+                    crate::now(),
+                )
+            })
+            .await;
+            match result {
+                Ok(queued) => {
+                    if queued {
+                        state.outbox.wake();
+                    }
+                    done("A verification link is on its way to your email address.")
+                }
+                Err(Error::InvalidRequest(_)) => failed("Your account has no email address yet."),
+                Err(e) => return Ok(page.error_for(&e)),
+            }
+        }
+        Some("change_email") => {
+            if crate::http::email::require_mail(&state).is_err() {
+                return Ok(page.error_for(&Error::Unavailable));
+            }
+            let email = form.email.unwrap_or_default().trim().to_string();
+            let password = form.password.unwrap_or_default();
+            let user = session.user.clone();
+            match crate::accounts::check_email(&email) {
+                Err(_) => failed("That is not an email address."),
+                Ok(()) => {
+                    let checked = check_password_of(
+                        &state,
+                        &user,
+                        password,
+                        crate::clients::FIRST_PARTY.into(),
+                        ip.clone(),
+                    )
+                    .await;
+                    match checked {
+                        Ok(()) => {
+                            let result = blocking(&state, move |conn, _| {
+                                crate::recovery::change_email(
+                                    conn,
+                                    &user_id,
+                                    &email,
+                                    ip,
+                                    crate::now(),
+                                )
+                            })
+                            .await;
+                            match result {
+                                Ok(_) => {
+                                    done("Email address changed. Verify it with the button below.")
+                                }
+                                Err(e) => return Ok(page.error_for(&e)),
+                            }
+                        }
+                        Err(Error::InvalidGrant(_)) => failed("The password is not right."),
+                        Err(e) => return Ok(page.error_for(&e)),
+                    }
+                }
             }
         }
         _ => {

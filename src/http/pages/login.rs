@@ -88,6 +88,7 @@ async fn login_page(page: &PageContext, status: StatusCode, view: LoginView<'_>)
             mfa_token => view.mfa_token,
             client_name => client_name,
             signup_open => page.state.settings.registration_open,
+            mail_enabled => page.state.settings.mail.is_some(),
         },
     )
 }

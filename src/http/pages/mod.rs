@@ -6,6 +6,7 @@
 pub mod account;
 pub mod authorize;
 pub mod login;
+pub mod recovery;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -50,6 +51,12 @@ impl Pages {
                 "account.html",
                 include_str!("../../../templates/account.html"),
             ),
+            (
+                "forgot.html",
+                include_str!("../../../templates/forgot.html"),
+            ),
+            ("reset.html", include_str!("../../../templates/reset.html")),
+            ("done.html", include_str!("../../../templates/done.html")),
         ] {
             env.add_template(name, source)?;
         }

@@ -213,6 +213,8 @@ pub fn revoke_token(
                     return revoke_access(conn, client, &claims, ip, now);
                 }
             }
+            // RFC 7009 revokes access and refresh tokens only.
+            TokenKind::Id | TokenKind::Logout => {}
         }
     }
     Ok(false)

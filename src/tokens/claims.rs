@@ -1,4 +1,4 @@
-//! The claim sets of tessera's two token types (RFC 9068 for access tokens).
+//! The claim sets of tessera's token types (RFC 9068 for access tokens) and their `typ`s.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 pub const ACCESS_TYP: &str = "at+jwt";
 /// `typ` header of refresh tokens.
 pub const REFRESH_TYP: &str = "refresh+jwt";
+/// `typ` header of OpenID Connect ID tokens (SPEC §6.3).
+pub const ID_TYP: &str = "JWT";
+/// `typ` header of back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4).
+pub const LOGOUT_TYP: &str = "logout+jwt";
 
 /// The `aud` of refresh tokens: the token endpoint, a value no resource server is configured
 /// to accept, so a verifier that skips `typ` still refuses a refresh token (SPEC §6.1).

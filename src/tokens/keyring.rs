@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::crypto::MasterKey;
 use crate::store::signing_keys::SigningKeyRow;
 use crate::tokens::algs::SigningAlg;
-use crate::tokens::claims::{ACCESS_TYP, REFRESH_TYP};
+use crate::tokens::claims::{ACCESS_TYP, ID_TYP, LOGOUT_TYP, REFRESH_TYP};
 
 /// Allowed clock skew on `exp` and `nbf`.
 pub const LEEWAY_SECS: u64 = 30;
@@ -210,6 +210,8 @@ pub struct SigningKey {
     signer: Signer,
     access_header: String,
     refresh_header: String,
+    id_header: String,
+    logout_header: String,
 }
 
 /// Why a token was refused.
@@ -223,11 +225,37 @@ pub enum VerifyError {
     Invalid(&'static str),
 }
 
-/// What kind of token a verification expects.
+/// What kind of token is signed or a verification expects: it sets the `typ` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
     Access,
     Refresh,
+    /// An OpenID Connect ID token (`typ` `JWT`, no `type` claim).
+    Id,
+    /// A back-channel logout token (`typ` `logout+jwt`, no `type` claim).
+    Logout,
+}
+
+impl TokenKind {
+    /// The `typ` header tokens of this kind carry.
+    pub fn typ(self) -> &'static str {
+        match self {
+            TokenKind::Access => ACCESS_TYP,
+            TokenKind::Refresh => REFRESH_TYP,
+            TokenKind::Id => ID_TYP,
+            TokenKind::Logout => LOGOUT_TYP,
+        }
+    }
+
+    /// The value of the `type` claim tessera's own access and refresh tokens carry (for
+    /// Flask-JWT-Extended); OpenID Connect tokens have none.
+    fn type_claim(self) -> Option<&'static str> {
+        match self {
+            TokenKind::Access => Some("access"),
+            TokenKind::Refresh => Some("refresh"),
+            TokenKind::Id | TokenKind::Logout => None,
+        }
+    }
 }
 
 /// The keys at one moment: immutable, swapped whole on reload.
@@ -405,6 +433,8 @@ impl KeyRing {
                         signer,
                         access_header: encode_header(alg, ACCESS_TYP, &row.kid),
                         refresh_header: encode_header(alg, REFRESH_TYP, &row.kid),
+                        id_header: encode_header(alg, ID_TYP, &row.kid),
+                        logout_header: encode_header(alg, LOGOUT_TYP, &row.kid),
                     }),
                 );
             }
@@ -454,6 +484,8 @@ impl KeyRing {
         let header = match kind {
             TokenKind::Access => &key.access_header,
             TokenKind::Refresh => &key.refresh_header,
+            TokenKind::Id => &key.id_header,
+            TokenKind::Logout => &key.logout_header,
         };
         let mut token = String::with_capacity(header.len() + payload.len() * 4 / 3 + 360);
         token.push_str(header);
@@ -511,14 +543,12 @@ impl KeyRing {
         ) {
             return Err(VerifyError::Invalid("unsupported token algorithm"));
         }
-        let expected_typ = match kind {
-            TokenKind::Access => ACCESS_TYP,
-            TokenKind::Refresh => REFRESH_TYP,
-        };
-        if header.typ.as_deref() != Some(expected_typ) {
+        if header.typ.as_deref() != Some(kind.typ()) {
             return Err(VerifyError::Invalid(match kind {
                 TokenKind::Access => "not an access token",
                 TokenKind::Refresh => "not a refresh token",
+                TokenKind::Id => "not an ID token",
+                TokenKind::Logout => "not a logout token",
             }));
         }
         let kid = header.kid.ok_or(VerifyError::Invalid("token has no kid"))?;
@@ -557,12 +587,10 @@ impl KeyRing {
                 _ => VerifyError::Invalid("malformed token"),
             },
         )?;
-        let wanted_type = match kind {
-            TokenKind::Access => "access",
-            TokenKind::Refresh => "refresh",
-        };
-        if data.claims.get("type").and_then(|t| t.as_str()) != Some(wanted_type) {
-            return Err(VerifyError::Invalid("wrong token type"));
+        if let Some(wanted_type) = kind.type_claim() {
+            if data.claims.get("type").and_then(|t| t.as_str()) != Some(wanted_type) {
+                return Err(VerifyError::Invalid("wrong token type"));
+            }
         }
         serde_json::from_value(data.claims)
             .map_err(|_| VerifyError::Invalid("malformed token claims"))

@@ -12,7 +12,7 @@
 #   WRK_THREADS=2         wrk threads
 #   BACKENDS="sqlite postgres"
 #   SCENARIOS="healthz jwks client_credentials introspect refresh_token password isolation startup
-#              client_credentials_es256 refresh_token_es256 code_exchange login_page"
+#              client_credentials_es256 refresh_token_es256 code_exchange login_page feed_fanout"
 #                         the subset to run (default: all); rows not run say so in the table
 #   SIGNING_ALGS=RS256,ES256   TESSERA_SIGNING_ALGS of the instances (the ES256 rows need ES256)
 #   BIN=target/release/tessera   the binary to measure (e.g. one built from another commit)
@@ -41,7 +41,7 @@ NPROC=$(nproc)
 OUT=${OUT:-$ROOT/benches/results/$(date +%Y%m%d-%H%M%S)}
 BIN=${BIN:-$ROOT/target/release/tessera}
 BUILD=${BUILD:-1}
-SCENARIOS=${SCENARIOS:-"healthz jwks client_credentials introspect refresh_token password isolation startup client_credentials_es256 refresh_token_es256 code_exchange login_page"}
+SCENARIOS=${SCENARIOS:-"healthz jwks client_credentials introspect refresh_token password isolation startup client_credentials_es256 refresh_token_es256 code_exchange login_page feed_fanout"}
 SIGNING_ALGS=${SIGNING_ALGS:-RS256,ES256}
 HELP="python3 $LOAD/helpers.py"
 PASSWORD=bench-Passw0rd-x7Qz
@@ -280,6 +280,15 @@ fact scenarios "$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1].spli
 for backend in $BACKENDS; do
   bench_backend "$backend"
 done
+
+# Revocation feed fan-out: 1,000 long-polling verifiers against the same binary, on each
+# backend (benches/feed_fanout.sh; its rows join the table).
+if want feed_fanout; then
+  log "revocation feed fan-out"
+  BUILD=0 BIN="$BIN" BACKENDS="$BACKENDS" PG_URL="$PG_URL" OUT="$OUT/feed" \
+    bash "$ROOT/benches/feed_fanout.sh" > "$OUT/feed-fanout.txt" 2>&1 \
+    || fact_str feed_fanout_failure "benches/feed_fanout.sh failed (see feed-fanout.txt)"
+fi
 
 # ---------------------------------------------------------------------------------------
 if [ "$BASELINES" = 1 ]; then

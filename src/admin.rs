@@ -271,11 +271,13 @@ pub fn delete_client(
         ));
     }
     store::transaction(conn, |conn| -> Result<()> {
+        // Its sessions end while the client still exists, so their back-channel logouts go
+        // to the URI it has now: the receiver may still hold those sessions.
+        let ended = store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?;
+        crate::session_end::sessions_ended(conn, &ended, now)?;
         if !clients::delete(conn, client_id)? {
             return Err(Error::NotFound(format!("no client `{client_id}`")));
         }
-        let ended = store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
         let revoked = ended.len();
         audit::record(
             conn,

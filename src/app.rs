@@ -24,7 +24,8 @@ pub struct AppState {
     pub settings: Settings,
     pub db: DbPool,
     pub master_key: MasterKey,
-    pub keys: KeyRing,
+    /// Shared with the back-channel logout sender, which signs on a worker thread.
+    pub keys: Arc<KeyRing>,
     pub key_policy: KeyPolicy,
     pub hasher: PasswordHasher,
     pub login_limiter: LoginLimiter,
@@ -103,14 +104,14 @@ impl AppState {
         )?;
         rotation::ensure_keys(&mut conn, &key_policy, &master_key, now_ms())?;
         let rows = store::signing_keys::list(&mut conn)?;
-        let keys = KeyRing::new(
+        let keys = Arc::new(KeyRing::new(
             settings.issuer.clone(),
             settings.signing_algs.clone(),
             master_key.clone(),
             key_policy.max_token_lifetime_ms,
             rows,
             now_ms(),
-        )?;
+        )?);
         crate::clients::warn_unconfigured_token_algs(&mut conn, &settings.signing_algs)?;
         let client_cache =
             ClientCache::new(Duration::from_secs(settings.key_poll_interval.max(1) as u64));
@@ -126,6 +127,9 @@ impl AppState {
                 &settings.issuer,
             )?));
         }
+        outbox.register(Arc::new(crate::backchannel::BackchannelSender::new(
+            keys.clone(),
+        )));
         let feed = crate::revocation_feed::watch::Feed::new(
             crate::revocation_feed::cursor::CursorKey::new(&master_key),
             // A few reads at once keep both cores busy; more would only hold connections.

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod authorize;
+pub mod backchannel;
 pub mod browser_session;
 pub mod cli;
 pub mod client_cache;

@@ -13,6 +13,7 @@
 //! with [`Outbox::register`]; this module owns claiming, retrying and giving up, and
 //! nothing about SMTP or HTTP.
 
+use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
@@ -76,6 +77,21 @@ impl RetryPolicy {
     }
 }
 
+thread_local! {
+    /// Set by [`enqueue`] on the thread that ran it. Messages are enqueued deep inside
+    /// domain transactions (a session's end, from a dozen call sites) that know nothing of
+    /// the workers; the code that ran the transaction asks [`take_enqueued`] afterwards and
+    /// wakes them, so a message leaves at once instead of at the next poll.
+    static ENQUEUED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True when this thread enqueued a message since the last call (the flag is cleared).
+/// A message of a transaction that was rolled back still sets it: the wake-up it causes
+/// then finds nothing, which is harmless.
+pub fn take_enqueued() -> bool {
+    ENQUEUED.with(|flag| flag.replace(false))
+}
+
 /// Adds a message of `kind` to the outbox, due now, and returns its id. Call it inside the
 /// transaction of the change the message reports, so that the two commit or vanish together.
 pub fn enqueue(
@@ -95,6 +111,7 @@ pub fn enqueue(
             next_attempt_at: now,
         },
     )?;
+    ENQUEUED.with(|flag| flag.set(true));
     Ok(id)
 }
 

@@ -42,9 +42,16 @@ where
     let state = state.clone().into_inner();
     web::block(move || {
         let mut conn = state.db.get()?;
+        crate::outbox::take_enqueued();
         let result = work(&mut conn, &state);
         if matches!(result, Err(Error::Unavailable)) {
             conn.mark_suspect();
+        }
+        // Whatever `work` enqueued is committed by now (its transaction ended inside it), or
+        // rolled back; an error may follow a commit (a reused refresh token ends its session,
+        // then is refused), so the workers are woken either way.
+        if crate::outbox::take_enqueued() {
+            state.outbox.wake();
         }
         result
     })

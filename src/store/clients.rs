@@ -148,3 +148,28 @@ pub fn fingerprint(conn: &mut DbConnection) -> QueryResult<(i64, Option<i64>)> {
         .select((count_star(), max(clients::updated_at)))
         .first(conn)
 }
+
+/// Where a client is told of its sessions' ends: its back-channel logout URI and the
+/// algorithm its tokens are signed with.
+#[derive(Debug, Clone, Queryable)]
+pub struct BackchannelReceiver {
+    pub client_id: String,
+    pub uri: String,
+    pub token_alg: Option<String>,
+}
+
+/// The back-channel receivers of those of `client_ids` that have a `backchannel_logout_uri`.
+pub fn backchannel_receivers(
+    conn: &mut DbConnection,
+    client_ids: &[&str],
+) -> QueryResult<Vec<BackchannelReceiver>> {
+    clients::table
+        .filter(clients::client_id.eq_any(client_ids))
+        .filter(clients::backchannel_logout_uri.is_not_null())
+        .select((
+            clients::client_id,
+            clients::backchannel_logout_uri.assume_not_null(),
+            clients::token_alg,
+        ))
+        .load(conn)
+}

@@ -208,7 +208,7 @@ pub fn the_token(message: &Received, path: &str) -> String {
     tokens[0].clone()
 }
 
-async fn spawn_with_mail(backend: Backend, sink: &SmtpSink) -> TestApp {
+pub async fn spawn_with_mail(backend: Backend, sink: &SmtpSink) -> TestApp {
     let url = sink.url();
     spawn_app_with(backend, move |settings| {
         settings.mail =
@@ -217,7 +217,7 @@ async fn spawn_with_mail(backend: Backend, sink: &SmtpSink) -> TestApp {
     .await
 }
 
-async fn register_with_email(app: &TestApp, username: &str, email: &str) {
+pub async fn register_with_email(app: &TestApp, username: &str, email: &str) {
     let response = app
         .post_json(
             "/register",
@@ -227,11 +227,11 @@ async fn register_with_email(app: &TestApp, username: &str, email: &str) {
     assert_eq!(response.status(), StatusCode::CREATED);
 }
 
-async fn forgot(app: &TestApp, body: Value) -> reqwest::Response {
+pub async fn forgot(app: &TestApp, body: Value) -> reqwest::Response {
     app.post_json("/password/forgot", &body).await
 }
 
-async fn reset(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
+pub async fn reset(app: &TestApp, token: &str, new_password: &str) -> reqwest::Response {
     app.post_json(
         "/password/reset",
         &json!({ "token": token, "new_password": new_password }),

@@ -12,6 +12,7 @@ mod admin_users;
 mod algs;
 mod architecture;
 mod authorize;
+mod backchannel;
 mod bad_input;
 mod browser;
 mod browser_console;

@@ -2,7 +2,8 @@
 //! connections (the test binary installs it; the server has no hook for it): the hot paths
 //! stay at one statement or none, and the raw SQL of the refresh runs as a cached prepared
 //! statement. Counted: every statement a request thread sends, `BEGIN` and `COMMIT`
-//! included. Not counted: the upkeep thread's polls, a connection's set-up (`PRAGMA`), and
+//! included. Not counted: the upkeep thread's polls and the outbox workers' claims (threads
+//! of their own, not requests), a connection's set-up (`PRAGMA`), and
 //! the pool's `SELECT 1` before reusing a connection idle for more than a second.
 
 use std::collections::HashMap;
@@ -48,7 +49,9 @@ impl Instrumentation for Counter {
             }
             InstrumentationEvent::StartQuery { query, .. } => {
                 let Some(needle) = &self.needle else { return };
-                if std::thread::current().name() == Some("tessera-upkeep") {
+                let thread = std::thread::current();
+                let name = thread.name().unwrap_or("");
+                if name == "tessera-upkeep" || name.starts_with("tessera-outbox-") {
                     return;
                 }
                 let sql = query.to_string();

@@ -89,3 +89,41 @@ async fn a_browser_signs_in_through_the_hosted_pages_and_authlib_completes_the_f
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authlibs_openid_connect_client_in_flask_signs_in_refreshes_and_logs_out() {
+    let Some(python) = python() else { return };
+    let Some(chromium) = chromium() else { return };
+    let tessera = spawn_reachable(Backend::Sqlite, |s| s.cookie_secure = false).await;
+    let app = &tessera.app;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    app.create_client(tessera::clients::NewClient {
+        client_id: "flask-rp".into(),
+        public: true,
+        grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
+        scopes: Some(vec!["profile".into(), "email".into()]),
+        redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
+        post_logout_redirect_uris: vec![format!("http://127.0.0.1:{port}/signed-out")],
+        first_party: true,
+        ..Default::default()
+    });
+    app.register("rita", PASSWORD).await;
+    run_script_for(
+        &python,
+        "oidc_flask_rp.py",
+        &[
+            ("TESSERA_URL", &app.address),
+            ("CHROMIUM", chromium.to_str().unwrap()),
+            ("CLIENT_ID", "flask-rp"),
+            ("RP_PORT", &port.to_string()),
+            ("USERNAME", "rita"),
+            ("PASSWORD", PASSWORD),
+        ],
+        180,
+    )
+    .await;
+}

@@ -1,9 +1,11 @@
-"""examples/oidc-flask-rp (authlib's OpenID Connect client in Flask) against tessera, with
+"""An example relying party against tessera: examples/oidc-flask-rp (authlib's OpenID
+Connect client in Flask) with RP=flask, examples/oidc-node-rp (node's openid-client) with
+RP=node (NODE names the binary). With
 headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) as the user's browser:
 sign-in through the hosted pages, the ID token validated by authlib (nonce, at_hash),
 userinfo, refresh, RP-initiated logout, and refresh refused afterwards.
 
-Environment: TESSERA_URL, CHROMIUM, CLIENT_ID, RP_PORT, USERNAME, PASSWORD.
+Environment: TESSERA_URL, CHROMIUM, RP, CLIENT_ID, RP_PORT, USERNAME, PASSWORD.
 """
 
 import json
@@ -16,7 +18,15 @@ import urllib.request
 from playwright.sync_api import sync_playwright
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-APP = os.path.join(HERE, "..", "..", "examples", "oidc-flask-rp", "app.py")
+EXAMPLES = os.path.join(HERE, "..", "..", "examples")
+if os.environ["RP"] == "flask":
+    COMMAND = [sys.executable, os.path.join(EXAMPLES, "oidc-flask-rp", "app.py")]
+else:
+    # The example resolves openid-client from its own node_modules: the tests' install.
+    modules = os.path.join(EXAMPLES, "oidc-node-rp", "node_modules")
+    if not os.path.exists(modules):
+        os.symlink(os.path.join("..", "..", "tests", "node", "node_modules"), modules)
+    COMMAND = [os.environ.get("NODE", "node"), os.path.join(EXAMPLES, "oidc-node-rp", "app.mjs")]
 PORT = os.environ["RP_PORT"]
 RP = f"http://127.0.0.1:{PORT}"
 
@@ -37,7 +47,7 @@ def body(page):
 
 
 rp = subprocess.Popen(
-    [sys.executable, APP],
+    COMMAND,
     env={**os.environ, "TESSERA_ISSUER": os.environ["TESSERA_URL"], "PORT": PORT},
     stdout=subprocess.DEVNULL,
     stderr=subprocess.DEVNULL,
@@ -64,6 +74,7 @@ try:
         check(claims["aud"] == os.environ["CLIENT_ID"], f"aud: {claims}")
         check(claims["preferred_username"] == os.environ["USERNAME"], f"profile: {claims}")
         check("nonce" in claims and "at_hash" in claims, f"nonce and at_hash: {claims}")
+        check(claims["sid"] and claims["auth_time"], f"sid and auth_time: {claims}")
         check(signed_in["userinfo"]["sub"] == claims["sub"], f"userinfo: {signed_in}")
         check(signed_in["userinfo"]["email_verified"] is False, f"email scope: {signed_in}")
 
@@ -81,7 +92,7 @@ try:
         page.goto(RP + "/login")
         check(page.url.startswith(os.environ["TESSERA_URL"] + "/login"), "signed in again needs the password")
         browser.close()
-    print(f"oidc_flask_rp: {checks} checks passed")
+    print(f"oidc_rp_flow ({os.environ['RP']}): {checks} checks passed")
 finally:
     rp.terminate()
     rp.wait(10)

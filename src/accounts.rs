@@ -140,18 +140,6 @@ impl From<&User> for UserView {
     }
 }
 
-/// The `/userinfo` answer.
-pub fn userinfo(user: &User, mfa_enabled: bool) -> Value {
-    serde_json::json!({
-        "sub": user.id,
-        "username": user.username,
-        "email": user.email,
-        "roles": user_roles(user),
-        "mfa_enabled": mfa_enabled,
-        "attributes": user_attributes(user),
-    })
-}
-
 /// Stores a new password hash and ends every session but `keep`, in one transaction, after
 /// the user proved the current password: a lock that landed meanwhile refuses it (429).
 pub fn set_password(

@@ -6,7 +6,6 @@ use crate::app::AppState;
 use crate::browser_session::BrowserSession;
 use crate::clients::{self, grant, Client};
 use crate::error::{Error, Result};
-use crate::grants::resolve_scope;
 use crate::store::authorization_codes::{self as code_store, AuthorizationCode};
 use crate::store::{self, DbConnection};
 
@@ -233,7 +232,10 @@ pub fn validate(
             "`code_challenge` must be 43-128 characters of A-Z a-z 0-9 - . _ ~"
         );
     }
-    let scope = match resolve_scope(request.scope.as_deref(), &target.client.scopes) {
+    let requested = request.scope.as_deref();
+    let client = &target.client;
+    let allowed = crate::oidc::allowed_scopes(&client.scopes, client.signs_users_in(), requested);
+    let scope = match crate::grants::resolve_scope(requested, &allowed) {
         Ok(scope) => scope,
         Err(e) => {
             let error = RedirectError::from_error(&e);
@@ -375,6 +377,7 @@ pub fn issue_code(
                 expires_at: now + CODE_TTL,
                 used_at: None,
                 session_id: None,
+                browser_session_id: Some(session.session_id.clone()),
             },
         )?;
         Ok(())

@@ -177,6 +177,14 @@ impl Client {
         self.grant_types.iter().any(|g| g == grant_type)
     }
 
+    /// True for a client that signs users in (password, authorization code or MFA grant),
+    /// to which `openid` is available unlisted (SPEC §6.3).
+    pub fn signs_users_in(&self) -> bool {
+        [grant::PASSWORD, grant::AUTHORIZATION_CODE, grant::MFA_OTP]
+            .iter()
+            .any(|g| self.allows_grant(g))
+    }
+
     fn from_row(row: ClientRow) -> Result<Self> {
         Ok(Client {
             grant_types: serde_json::from_str(&row.grant_types)

@@ -219,6 +219,12 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     digest.as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
+/// SHA-512 of `data` (the hash of `at_hash` for Ed25519-signed ID tokens).
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, data);
+    digest.as_ref().try_into().expect("SHA-512 is 64 bytes")
+}
+
 /// SHA-256 of `data`, hex-encoded: how refresh-token ids and client secrets are stored.
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(sha256(data))

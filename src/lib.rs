@@ -23,6 +23,7 @@ pub mod lockout;
 pub mod mail;
 pub mod metrics;
 pub mod mfa;
+pub mod oidc;
 pub mod outbox;
 pub mod passwords;
 pub mod ratelimit;

@@ -294,9 +294,9 @@ pub fn introspect(
 ) -> Result<Value> {
     if let Ok(claims) = verify_access(Some(conn), state, token) {
         return Ok(match check_live(conn, &claims, now) {
-            Ok(()) => json!({
+            Ok(()) => without_nulls(json!({
                 "active": true,
-                "token_type": "access_token",
+                "token_type": "Bearer",
                 "sub": claims.sub,
                 "username": claims.username,
                 "client_id": claims.client_id,
@@ -309,7 +309,7 @@ pub fn introspect(
                 "jti": claims.jti,
                 "sid": claims.sid,
                 "roles": claims.roles,
-            }),
+            })),
             Err(Error::InvalidToken { .. }) => json!({ "active": false }),
             Err(e) => return Err(e),
         });
@@ -319,7 +319,7 @@ pub fn introspect(
             crate::grants::refresh_token::usable(conn, state, &claims, now)?
         {
             let scope = session.scope;
-            return Ok(json!({
+            return Ok(without_nulls(json!({
                 "active": true,
                 "token_type": "refresh_token",
                 "sub": claims.sub,
@@ -332,10 +332,18 @@ pub fn introspect(
                 "aud": claims.aud,
                 "jti": claims.jti,
                 "sid": claims.sid,
-            }));
+            })));
         }
     }
     Ok(json!({ "active": false }))
+}
+
+/// RFC 7662 §2.2 leaves out a member with no value rather than sending `null`.
+fn without_nulls(mut answer: Value) -> Value {
+    if let Value::Object(members) = &mut answer {
+        members.retain(|_, value| !value.is_null());
+    }
+    answer
 }
 
 /// Loads the user a bearer token speaks for; a deleted or disabled user's token is invalid.

@@ -114,10 +114,15 @@ pub fn exchange(
             amr: serde_json::from_str(&code.amr).unwrap_or_default(),
             auth_time: code.auth_time,
             fresh: code.fresh,
+            nonce: code.nonce.clone(),
+            code_flow: true,
         };
         let (issued, sid) =
             start_session_for(conn, state, &user, &client, &scope, &sign_in, context, now)?;
         code_store::set_session(conn, &hash, &sid)?;
+        if let Some(browser_session) = &code.browser_session_id {
+            crate::store::session_links::insert(conn, &sid, browser_session)?;
+        }
         audit::record(
             conn,
             Event::new(kind::LOGIN)

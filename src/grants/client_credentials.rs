@@ -70,6 +70,7 @@ pub fn issue(
         access_token,
         expires_in: ttl,
         refresh_token: None,
+        id_token: None,
         scope,
         refresh_cookie: false,
     })

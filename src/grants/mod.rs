@@ -24,6 +24,8 @@ pub struct IssuedTokens {
     pub access_token: String,
     pub expires_in: i64,
     pub refresh_token: Option<String>,
+    /// An OpenID Connect ID token, when `openid` was granted.
+    pub id_token: Option<String>,
     pub scope: String,
     /// Deliver the refresh token as a cookie rather than in the body.
     pub refresh_cookie: bool,
@@ -194,6 +196,8 @@ pub fn start_session(
         amr: amr.iter().map(|m| m.to_string()).collect(),
         auth_time: now,
         fresh: true,
+        nonce: None,
+        code_flow: false,
     };
     start_session_for(conn, state, user, client, scope, &sign_in, context, now)
         .map(|(issued, _)| issued)
@@ -207,6 +211,10 @@ pub struct SignIn {
     pub auth_time: i64,
     /// A credential was entered for this very grant.
     pub fresh: bool,
+    /// The authorization request's `nonce`, for the ID token.
+    pub nonce: Option<String>,
+    /// Tokens come from the authorization code flow: the ID token carries `at_hash`.
+    pub code_flow: bool,
 }
 
 /// [`start_session`] for a sign-in made earlier; also answers the new session's id.
@@ -262,6 +270,22 @@ pub fn start_session_for(
         sign_in.fresh,
         now,
     )?;
+    let id_token = crate::oidc::id_token::issue(
+        conn,
+        &state.keys,
+        &state.settings.issuer,
+        &crate::oidc::id_token::Subject {
+            user,
+            client_id: &client.client_id,
+            alg: client.signing_alg(),
+            session: &session,
+            scope: &session.scope,
+            access_ttl: access_ttl_for(state, client),
+            nonce: sign_in.nonce.as_deref(),
+            at_hash_of: sign_in.code_flow.then_some(access_token.as_str()),
+        },
+        now,
+    )?;
     let refresh_token = refresh
         .map(|(claims, _)| {
             state
@@ -274,6 +298,7 @@ pub fn start_session_for(
             access_token,
             expires_in,
             refresh_token,
+            id_token,
             scope: session.scope,
             refresh_cookie: client.refresh_cookie,
         },

@@ -58,7 +58,8 @@ pub fn prepare(
             "this client may not use the password grant".into(),
         ));
     }
-    let scope = resolve_scope(scope, &client.scopes)?;
+    let allowed = crate::oidc::allowed_scopes(&client.scopes, client.signs_users_in(), scope);
+    let scope = resolve_scope(scope, &allowed)?;
     let user = users::find_by_username(conn, username)?;
     let subject = Subject::for_login(&state.master_key, user.as_ref(), username);
     lockout::refuse_if_locked(conn, &subject, now)?;

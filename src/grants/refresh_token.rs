@@ -193,10 +193,22 @@ pub fn exchange(
                 false,
                 now,
             )?;
+            let id_token = crate::oidc::id_token::on_refresh(
+                conn,
+                &state.keys,
+                &state.settings.issuer,
+                expires_in,
+                (&client.client_id, client.signing_alg()),
+                &rotated.session,
+                &rotated.session.scope,
+                None,
+                now,
+            )?;
             return Ok(IssuedTokens {
                 access_token,
                 expires_in,
                 refresh_token: Some(refresh_token),
+                id_token,
                 scope: rotated.session.scope,
                 refresh_cookie: client.refresh_cookie,
             });
@@ -231,10 +243,22 @@ pub fn exchange(
                     false,
                     now,
                 )?;
+                let id_token = crate::oidc::id_token::on_refresh(
+                    conn,
+                    &state.keys,
+                    &state.settings.issuer,
+                    expires_in,
+                    (&client.client_id, client.signing_alg()),
+                    &done.session,
+                    &done.scope,
+                    Some(&done.user),
+                    now,
+                )?;
                 return Ok(IssuedTokens {
                     access_token,
                     expires_in,
                     refresh_token: Some(refresh_token),
+                    id_token,
                     scope: done.scope,
                     refresh_cookie: client.refresh_cookie,
                 });

@@ -124,7 +124,7 @@ pub async fn register(
     }))
 }
 
-/// The `/userinfo` answer. Only describes the body `accounts::userinfo` builds in the
+/// The `/userinfo` answer. Only describes the body `oidc::userinfo::claims` builds in the
 /// OpenAPI document.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -132,9 +132,15 @@ pub struct UserInfo {
     /// The user id.
     sub: String,
     username: String,
+    /// With the `profile` scope: the username (OpenID Connect Core §5.1).
+    preferred_username: Option<String>,
+    /// With the `profile` scope: when the account last changed, unix seconds.
+    updated_at: Option<i64>,
+    /// With the `email` scope, when the user has an address.
     email: Option<String>,
-    /// True once the current address was proven by a mailed link (SPEC §6.4).
-    email_verified: bool,
+    /// With the `email` scope: true once the current address was proven by a mailed link
+    /// (SPEC §6.4).
+    email_verified: Option<bool>,
     roles: Vec<String>,
     mfa_enabled: bool,
     /// Custom attributes, as in access tokens.
@@ -158,15 +164,12 @@ pub struct UserInfo {
 )]
 pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
-    let (user, mfa_enabled, email_verified) = blocking(&state, move |conn, _| {
+    let body = blocking(&state, move |conn, _| {
         let user = sessions::token_user(conn, &claims)?;
         let mfa_enabled = crate::mfa::is_enabled(conn, &user.id)?;
-        let email_verified = crate::recovery::is_email_verified(conn, &user)?;
-        Ok((user, mfa_enabled, email_verified))
+        crate::oidc::userinfo::claims(conn, &user, &claims.scope, mfa_enabled)
     })
     .await?;
-    let mut body = accounts::userinfo(&user, mfa_enabled);
-    body["email_verified"] = email_verified.into();
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(body))

@@ -40,10 +40,15 @@ pub struct ServerMetadata {
     subject_types_supported: &'static [&'static str],
     /// `TESSERA_SIGNING_ALGS`, in the configured order.
     id_token_signing_alg_values_supported: Vec<&'static str>,
-    #[schema(value_type = Vec<String>)]
-    token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    /// The claims of access tokens, ID tokens and `/userinfo`.
     #[schema(value_type = Vec<String>)]
     claims_supported: &'static [&'static str],
+    /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+    end_session_endpoint: String,
+    /// OpenID Connect Back-Channel Logout 1.0, to a client's `backchannel_logout_uri`.
+    backchannel_logout_supported: bool,
+    /// Logout tokens carry `sid`.
+    backchannel_logout_session_supported: bool,
 }
 
 /// `GET /.well-known/oauth-authorization-server`: the metadata (RFC 8414).
@@ -60,6 +65,9 @@ pub struct ServerMetadata {
 pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
     let issuer = &state.settings.issuer;
     let mut scopes = state.settings.scopes.clone();
+    if !scopes.iter().any(|s| s == crate::oidc::OPENID) {
+        scopes.push(crate::oidc::OPENID.to_string());
+    }
     scopes.sort();
     const CLIENT_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
     HttpResponse::Ok()
@@ -91,7 +99,6 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
                 .iter()
                 .map(|alg| alg.as_str())
                 .collect(),
-            token_endpoint_auth_signing_alg_values_supported: &["RS256"],
             claims_supported: &[
                 "iss",
                 "sub",
@@ -108,7 +115,17 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
                 "amr",
                 "username",
                 "attributes",
+                "nonce",
+                "at_hash",
+                "preferred_username",
+                "updated_at",
+                "email",
+                "email_verified",
+                "mfa_enabled",
             ],
+            end_session_endpoint: format!("{issuer}/oauth/logout"),
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         })
 }
 

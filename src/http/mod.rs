@@ -285,6 +285,10 @@ route_table! {
     "/login" { get => pages::login::login_form, post => pages::login::login }
     "/signup" { get => pages::login::signup_form, post => pages::login::signup }
     "/logout" { post => pages::login::logout }
+    "/oauth/logout" {
+        get => pages::end_session::logout_get,
+        post => pages::end_session::logout_post,
+    }
     "/consent" { post => pages::authorize::consent }
     "/assets/tessera.css" { get => pages::stylesheet }
     "/assets/console.css" { get => console::stylesheet }

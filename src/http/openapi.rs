@@ -118,6 +118,8 @@ impl Modify for SecuritySchemes {
         pages::login::signup_form,
         pages::login::signup,
         pages::login::logout,
+        pages::end_session::logout_get,
+        pages::end_session::logout_post,
         pages::account::account,
         pages::account::account_action,
         pages::stylesheet,

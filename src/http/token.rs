@@ -276,6 +276,9 @@ pub struct TokenResponse {
     /// clients.
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    /// An OpenID Connect ID token (`typ` `JWT`), when `openid` was granted (SPEC §6.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
 /// The successful token response (RFC 6749 §5.1), never cached. For a cookie client the
@@ -292,6 +295,7 @@ pub fn token_response(
         expires_in: issued.expires_in,
         scope: issued.scope,
         refresh_token: None,
+        id_token: issued.id_token,
     };
     let mut response = HttpResponse::Ok();
     response
@@ -419,7 +423,9 @@ pub async fn revoke(
 #[allow(dead_code)]
 pub struct Introspection {
     active: bool,
-    /// `access_token` or `refresh_token`.
+    /// `Bearer` for an access token (RFC 7662 §2.2: the token's type as RFC 6749 §7.1
+    /// means it); `refresh_token` for a refresh token, a tessera extension. Members with no
+    /// value are left out, never `null`.
     token_type: Option<String>,
     sub: Option<String>,
     username: Option<String>,

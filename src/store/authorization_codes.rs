@@ -25,6 +25,8 @@ pub struct AuthorizationCode {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub session_id: Option<String>,
+    /// The `sessions` row of the browser session that approved the code.
+    pub browser_session_id: Option<String>,
 }
 
 impl std::fmt::Debug for AuthorizationCode {

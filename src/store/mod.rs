@@ -16,6 +16,7 @@ pub mod refresh_tokens;
 pub mod revocations;
 pub mod revoked_tokens;
 pub mod schema;
+pub mod session_links;
 pub mod sessions;
 pub mod signing_keys;
 pub mod users;

@@ -166,6 +166,14 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         session_id -> Nullable<Text>,
+        browser_session_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    session_links (session_id) {
+        session_id -> Text,
+        browser_session_id -> Text,
     }
 }
 
@@ -218,6 +226,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     change_counters,
     revocations,
     revocation_head,
+    session_links,
 );
 
 diesel::table! {

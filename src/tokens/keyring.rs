@@ -535,6 +535,28 @@ impl KeyRing {
         kind: TokenKind,
         audiences: &[&str],
     ) -> Result<T, VerifyError> {
+        self.verify_checked(token, kind, audiences, true)
+    }
+
+    /// Like [`KeyRing::verify_audiences`] but an expired token passes: for an
+    /// `id_token_hint` (OpenID Connect RP-Initiated Logout 1.0 §2), which names who is
+    /// signing out, often well after the token's `exp`. Everything else is checked.
+    pub fn verify_ignoring_expiry<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        audiences: &[&str],
+    ) -> Result<T, VerifyError> {
+        self.verify_checked(token, kind, audiences, false)
+    }
+
+    fn verify_checked<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        audiences: &[&str],
+        check_exp: bool,
+    ) -> Result<T, VerifyError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| VerifyError::Invalid("malformed token"))?;
         if !matches!(
@@ -562,6 +584,7 @@ impl KeyRing {
         let mut validation = Validation::new(key_alg.jsonwebtoken());
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
+        validation.validate_exp = check_exp;
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
         if audiences.is_empty() {

@@ -89,3 +89,60 @@ async fn a_browser_signs_in_through_the_hosted_pages_and_authlib_completes_the_f
     )
     .await;
 }
+
+/// Runs an example relying party (`examples/oidc-*-rp`) through `tests/python/oidc_rp_flow.py`.
+async fn relying_party_flow(rp: &str, node: Option<&std::path::Path>) {
+    let Some(python) = python() else { return };
+    let Some(chromium) = chromium() else { return };
+    let tessera = spawn_reachable(Backend::Sqlite, |s| s.cookie_secure = false).await;
+    let app = &tessera.app;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client_id = format!("{rp}-rp");
+    app.create_client(tessera::clients::NewClient {
+        client_id: client_id.clone(),
+        public: true,
+        grant_types: Some(vec!["authorization_code".into(), "refresh_token".into()]),
+        scopes: Some(vec!["profile".into(), "email".into()]),
+        redirect_uris: vec![format!("http://127.0.0.1:{port}/callback")],
+        post_logout_redirect_uris: vec![format!("http://127.0.0.1:{port}/signed-out")],
+        first_party: true,
+        ..Default::default()
+    });
+    app.register("rita", PASSWORD).await;
+    let node = node
+        .map(|n| n.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    run_script_for(
+        &python,
+        "oidc_rp_flow.py",
+        &[
+            ("TESSERA_URL", &app.address),
+            ("CHROMIUM", chromium.to_str().unwrap()),
+            ("RP", rp),
+            ("NODE", &node),
+            ("CLIENT_ID", &client_id),
+            ("RP_PORT", &port.to_string()),
+            ("USERNAME", "rita"),
+            ("PASSWORD", PASSWORD),
+        ],
+        180,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authlibs_openid_connect_client_in_flask_signs_in_refreshes_and_logs_out() {
+    relying_party_flow("flask", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_openid_client_signs_in_refreshes_and_logs_out() {
+    let Some(node) = crate::third_party::node() else {
+        return;
+    };
+    relying_party_flow("node", Some(&node)).await;
+}

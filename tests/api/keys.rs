@@ -253,7 +253,7 @@ async fn discovery_documents_list_the_rfc_8414_fields_and_no_registration_endpoi
             strings("token_endpoint_auth_methods_supported"),
             ["client_secret_basic", "client_secret_post", "none"]
         );
-        assert_eq!(strings("scopes_supported"), ["email", "profile"]);
+        assert_eq!(strings("scopes_supported"), ["email", "openid", "profile"]);
         assert!(!strings("response_types_supported").is_empty());
         assert!(!strings("revocation_endpoint_auth_methods_supported").is_empty());
         let introspection = strings("introspection_endpoint_auth_methods_supported");

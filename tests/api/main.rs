@@ -29,6 +29,7 @@ mod lockout;
 mod login;
 mod mail;
 mod mfa;
+mod oidc;
 mod openapi;
 mod operations;
 mod outbox;

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod authorize;
+pub mod end_session;
 pub mod login;
 pub mod recovery;
 
@@ -57,6 +58,10 @@ impl Pages {
             ),
             ("reset.html", include_str!("../../../templates/reset.html")),
             ("done.html", include_str!("../../../templates/done.html")),
+            (
+                "logout.html",
+                include_str!("../../../templates/logout.html"),
+            ),
         ] {
             env.add_template(name, source)?;
         }

@@ -6,6 +6,8 @@
 //! presented token as the session's previous one.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -38,7 +40,14 @@ fn database_url(database: &DatabaseUrl) -> String {
 }
 
 /// One client's load: logins and refreshes until the server stops answering or the deadline.
-async fn client_load(address: String, user: String, deadline: Instant) -> (Vec<Held>, usize) {
+/// `done` counts the refreshes every client has had answered, so the test can pull the plug
+/// once the load is under way however slow the machine is.
+async fn client_load(
+    address: String,
+    user: String,
+    deadline: Instant,
+    done: Arc<AtomicUsize>,
+) -> (Vec<Held>, usize) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -78,7 +87,7 @@ async fn client_load(address: String, user: String, deadline: Instant) -> (Vec<H
                 let status = response.status().as_u16();
                 match response.json().await {
                     Ok(body) => {
-                        assert_eq!(status, 200, "under load: {body}");
+                        assert_eq!(status, 200, "{user} under load got {status}: {body}");
                         Some(body)
                     }
                     // The server died while answering.
@@ -94,6 +103,7 @@ async fn client_load(address: String, user: String, deadline: Instant) -> (Vec<H
                     Some(i) => {
                         held[i].token = token;
                         refreshes += 1;
+                        done.fetch_add(1, Ordering::Relaxed);
                     }
                     None => held.push(Held {
                         token,
@@ -214,12 +224,18 @@ both_backends! {
         ];
         let mut server = Process::start_quiet(dir.path(), &env).await;
 
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(60);
+        let done = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..USERS)
-            .map(|i| tokio::spawn(client_load(server.address.clone(), format!("crash{i}"), deadline)))
+            .map(|i| tokio::spawn(client_load(server.address.clone(), format!("crash{i}"), deadline, done.clone())))
             .collect();
-        // Let the load run, then pull the plug.
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // Let the load run for a while and get well under way (on a busy machine the logins
+        // alone can take longer than a second), then pull the plug.
+        while started.elapsed() < Duration::from_millis(1200) || done.load(Ordering::Relaxed) < 4 * USERS {
+            assert!(started.elapsed() < Duration::from_secs(45), "the load never got under way ({} refreshes)", done.load(Ordering::Relaxed));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         server.kill();
         let mut held = Vec::new();
         let mut refreshes = 0;

@@ -366,6 +366,28 @@ pub fn ping(conn: &mut DbConnection) -> Result<(), DieselError> {
     conn.batch_execute("SELECT 1")
 }
 
+/// Whether the database answers, decided within about `wait`: an idle connection that
+/// answers `SELECT 1` says yes; a pool whose every connection is in use says yes as well
+/// (busy is not down: a slow statement or a held lock keeps them, and an instance taken out
+/// of rotation for it would only push its load onto the others, which share the database);
+/// a pool with no connection asks for a new one and says no if none comes within `wait`.
+pub fn reachable(pool: &DbPool, wait: Duration) -> bool {
+    let answers = |mut conn: r2d2::PooledConnection<Manager>| {
+        let ok = ping(&mut conn).is_ok();
+        if !ok {
+            conn.mark_suspect();
+        }
+        ok
+    };
+    if let Some(conn) = pool.try_get() {
+        return answers(conn);
+    }
+    if pool.state().connections > 0 {
+        return true;
+    }
+    pool.get_timeout(wait).is_ok_and(answers)
+}
+
 /// True when the error says the database cannot be reached right now (as opposed to a bug
 /// or a constraint), so the client gets 503 and may retry.
 pub fn is_unavailable(error: &DieselError) -> bool {

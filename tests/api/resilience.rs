@@ -37,7 +37,14 @@ async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
         "temporarily_unavailable",
     )
     .await;
+    // A load balancer's health check gives up after a few hundred milliseconds.
+    let asked = Instant::now();
     assert_error(app.get("/readyz").await, 503, "temporarily_unavailable").await;
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "/readyz took {:?} to say the database is gone",
+        asked.elapsed()
+    );
     assert_eq!(
         app.get("/.well-known/jwks.json").await.status().as_u16(),
         200
@@ -72,6 +79,78 @@ async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_stays_ready_while_every_connection_waits_on_a_held_lock() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let app = spawn_app_with(backend, |s| s.db_pool_size = 2).await;
+    app.register("alice", PASSWORD).await;
+    let refresh_tokens: Vec<String> = {
+        let mut tokens = Vec::new();
+        for _ in 0..3 {
+            let login = app.login("alice", PASSWORD).await;
+            tokens.push(login.refresh_token.unwrap());
+        }
+        tokens
+    };
+    let tessera::store::DatabaseUrl::Postgres(url) = app.settings.database.clone() else {
+        unreachable!("a PostgreSQL backend")
+    };
+    // Another client holds the sessions table, as a long migration or a stuck job would.
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = diesel::PgConnection::establish(&url).unwrap();
+        conn.batch_execute("BEGIN; LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        conn.batch_execute("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let app = std::sync::Arc::new(app);
+    let refreshes: Vec<_> = refresh_tokens
+        .into_iter()
+        .map(|token| {
+            let app = app.clone();
+            tokio::spawn(async move { app.refresh(&token).await.status().as_u16() })
+        })
+        .collect();
+    // Both pooled connections are now stuck behind the lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.state.db.state().idle_connections > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the refreshes never took the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let asked = Instant::now();
+    let ready = app.get("/readyz").await;
+    assert_eq!(
+        ready.status().as_u16(),
+        200,
+        "a busy database is not a lost one"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_millis(1000),
+        "/readyz waited {:?}",
+        asked.elapsed()
+    );
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    for refresh in refreshes {
+        assert_eq!(
+            refresh.await.unwrap(),
+            200,
+            "a refresh held by the lock completes"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

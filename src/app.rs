@@ -179,7 +179,7 @@ impl AppState {
     /// Deletes what has outlived its use: entries that left the revocation feed, deny-list entries of expired tokens, ended
     /// sessions, audit events past retention, finished outbox messages, expired mail tokens,
     /// failure counts of unknown usernames untouched
-    /// for a day (in batches, so the database is never held for long).
+    /// for a day, per-address budgets that are full again (in batches, so the database is never held for long).
     pub fn purge(&self) -> Result<()> {
         let mut conn = self.db.get()?;
         let now = crate::now();
@@ -194,7 +194,8 @@ impl AppState {
         store::outbox::purge_finished(&mut conn, now - 7 * 86_400)?;
         store::mail_tokens::delete_expired(&mut conn, now - 86_400)?;
         while store::login_failures::purge_stale(&mut conn, now - 86_400, now, 1000)? == 1000 {}
-        self.login_limiter.clean();
+        // A minute of slack for instances whose clocks run behind the database's.
+        store::rate_limits::purge_full(&mut conn, now_ms() - 60_000)?;
         Ok(())
     }
 }

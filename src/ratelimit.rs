@@ -1,13 +1,12 @@
 //! Per-client-address limits on credential-guessing requests (password and MFA grants,
-//! registration, failed client authentication), kept in memory by each instance. Account
-//! locks, which all instances must agree on, live in the database instead.
+//! registration, password-reset requests, failed client authentication). The budgets are
+//! counted in the database (`store::rate_limits`), so an address has one budget however many
+//! instances serve it (SPEC §6.8); the attempts they limit touch the database anyway.
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::num::NonZeroU32;
-use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use crate::error::Error;
+use crate::store::{self, DbConnection};
 
 /// A per-address request rate: `count` requests per `per_secs` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,49 +37,58 @@ pub fn parse_rate(text: &str) -> anyhow::Result<Option<Rate>> {
     Ok((count > 0).then_some(Rate { count, per_secs }))
 }
 
-/// A keyed limiter, or none when limits are off.
+/// The login limit: `count` attempts per period with the whole count available as a burst,
+/// refilling evenly (one attempt every period / count), or none when limits are off.
+#[derive(Debug, Clone, Copy)]
 pub struct LoginLimiter {
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    rate: Option<Rate>,
 }
 
-impl std::fmt::Debug for LoginLimiter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginLimiter")
-            .field("enabled", &self.limiter.is_some())
-            .finish()
-    }
-}
+/// The limit's name in its keys, so other limits can share the table.
+const LOGIN: &str = "login";
 
 impl LoginLimiter {
-    /// `count` requests per period, with the whole count available as a burst.
     pub fn new(rate: Option<Rate>) -> Self {
-        let limiter = rate.and_then(|rate| {
-            let count = NonZeroU32::new(rate.count)?;
-            let period = Duration::from_secs(rate.per_secs) / rate.count;
-            let quota = Quota::with_period(period)?.allow_burst(count);
-            Some(RateLimiter::keyed(quota))
-        });
-        LoginLimiter { limiter }
+        LoginLimiter { rate }
     }
 
-    /// Takes one request from the address's allowance; `Err(seconds)` says how long to wait.
-    pub fn check(&self, ip: IpAddr) -> Result<(), u64> {
-        let Some(limiter) = &self.limiter else {
+    /// False when limits are off, so a caller need not touch the database at all.
+    pub fn enabled(&self) -> bool {
+        self.rate.is_some()
+    }
+
+    /// Takes one attempt from the address's budget; `RateLimited` says how many seconds to
+    /// wait, `Unavailable` that the database cannot count it (the attempt is refused then,
+    /// as it could not be decided either).
+    pub fn check(&self, conn: &mut DbConnection, ip: IpAddr) -> Result<(), Error> {
+        let Some(rate) = self.rate else {
             return Ok(());
         };
-        limiter.check_key(&limit_key(ip)).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-        })
-    }
-
-    /// Forgets addresses whose allowance is full again, so memory stays bounded.
-    pub fn clean(&self) {
-        if let Some(limiter) = &self.limiter {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
+        let (interval_ms, tolerance_ms) = gcra_params(rate);
+        let key = format!("{LOGIN}:{}", limit_key(ip));
+        let wait_ms = store::rate_limits::take(conn, &key, interval_ms, tolerance_ms)?;
+        match wait_ms {
+            ..=0 => Ok(()),
+            wait => Err(Error::RateLimited {
+                retry_after: retry_after_secs(wait),
+            }),
         }
     }
+}
+
+/// GCRA's emission interval (period / count) and burst tolerance (`count - 1` intervals),
+/// in milliseconds.
+fn gcra_params(rate: Rate) -> (i64, i64) {
+    let period_ms = i64::try_from(rate.per_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let interval_ms = (period_ms / i64::from(rate.count.max(1))).max(1);
+    let tolerance_ms = interval_ms.saturating_mul(i64::from(rate.count.max(1) - 1));
+    (interval_ms, tolerance_ms)
+}
+
+/// A wait in milliseconds as whole seconds for `Retry-After`, rounded up: a client that
+/// waits what it is told finds the attempt available.
+fn retry_after_secs(wait_ms: i64) -> u64 {
+    u64::try_from(wait_ms).unwrap_or(0).div_ceil(1000).max(1)
 }
 
 /// The address a budget belongs to. One IPv6 subscriber is normally handed a whole /64, so
@@ -118,18 +126,22 @@ mod tests {
     }
 
     #[test]
-    fn allows_the_burst_then_refuses_with_a_wait() {
-        let limiter = LoginLimiter::new(Some(Rate {
-            count: 3,
-            per_secs: 60,
-        }));
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..3 {
-            assert!(limiter.check(ip).is_ok());
-        }
-        let wait = limiter.check(ip).unwrap_err();
-        assert!((1..=20).contains(&wait), "wait was {wait}");
-        assert!(limiter.check("192.0.2.2".parse().unwrap()).is_ok());
+    fn the_interval_spreads_the_period_over_the_budget() {
+        let params = |count, per_secs| gcra_params(Rate { count, per_secs });
+        assert_eq!(params(3, 60), (20_000, 40_000));
+        assert_eq!(params(30, 60), (2_000, 58_000));
+        assert_eq!(params(3, 1), (333, 666));
+        assert_eq!(params(1, 1), (1_000, 0));
+        // More attempts than milliseconds still refills at some pace.
+        assert_eq!(params(5000, 1), (1, 4999));
+    }
+
+    #[test]
+    fn waits_round_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(1), 1);
+        assert_eq!(retry_after_secs(1000), 1);
+        assert_eq!(retry_after_secs(1001), 2);
+        assert_eq!(retry_after_secs(20_000), 20);
     }
 
     #[test]
@@ -147,28 +159,5 @@ mod tests {
         assert_ne!(key("198.51.100.7"), key("198.51.100.8"));
         // `::1` is IPv6 loopback, not a mapped address: it stays IPv6.
         assert_eq!(key("::1").to_string(), "::");
-    }
-
-    #[test]
-    fn addresses_of_one_64_share_a_budget() {
-        let limiter = LoginLimiter::new(Some(Rate {
-            count: 2,
-            per_secs: 60,
-        }));
-        assert!(limiter.check("2001:db8::1".parse().unwrap()).is_ok());
-        assert!(limiter.check("2001:db8::2".parse().unwrap()).is_ok());
-        assert!(limiter.check("2001:db8::3".parse().unwrap()).is_err());
-        assert!(limiter.check("2001:db8:0:1::1".parse().unwrap()).is_ok());
-        assert!(limiter.check("::ffff:192.0.2.9".parse().unwrap()).is_ok());
-        assert!(limiter.check("192.0.2.9".parse().unwrap()).is_ok());
-        assert!(limiter.check("192.0.2.9".parse().unwrap()).is_err());
-    }
-
-    #[test]
-    fn no_rate_means_no_limit() {
-        let limiter = LoginLimiter::new(None);
-        for _ in 0..1000 {
-            assert!(limiter.check("192.0.2.1".parse().unwrap()).is_ok());
-        }
     }
 }

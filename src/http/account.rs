@@ -75,7 +75,7 @@ pub async fn register(
         return Err(Error::Forbidden("registration is closed".into()));
     }
     let ip = client_ip(&req, &state.settings);
-    limit_attempts(&state, ip)?;
+    limit_attempts(&state, ip).await?;
     let username = body
         .username
         .ok_or_else(|| Error::InvalidRequest("missing `username`".into()))?;

@@ -219,7 +219,7 @@ pub async fn forgot_password(
     let JsonOrForm(body) = body?;
     require_mail(&state)?;
     let ip = client_ip(&req, &state.settings);
-    crate::http::token::limit_attempts(&state, ip)?;
+    crate::http::token::limit_attempts(&state, ip).await?;
     let lookup = body
         .lookup()
         .ok_or_else(|| Error::InvalidRequest("give `username` or `email`".into()))?;

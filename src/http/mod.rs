@@ -237,7 +237,7 @@ async fn limit_client_failures(
         return Ok(response.map_into_left_body());
     };
     let ip = extract::client_ip(response.request(), &state.settings);
-    match token::limit_attempts(&state, ip) {
+    match token::limit_attempts(&state, ip).await {
         Ok(()) => Ok(response.map_into_left_body()),
         Err(limited) => {
             let (request, _) = response.into_parts();

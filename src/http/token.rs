@@ -78,14 +78,20 @@ fn required(value: Option<String>, name: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::InvalidRequest(format!("missing `{name}`")))
 }
 
-/// Takes one credential-guessing attempt from the client address's allowance.
-pub fn limit_attempts(state: &AppState, ip: Option<std::net::IpAddr>) -> Result<(), Error> {
+/// Takes one credential-guessing attempt from the client address's budget, which every
+/// instance shares (it is counted in the database, on the blocking pool).
+pub async fn limit_attempts(
+    state: &web::Data<AppState>,
+    ip: Option<std::net::IpAddr>,
+) -> Result<(), Error> {
     match ip {
-        Some(ip) => state
-            .login_limiter
-            .check(ip)
-            .map_err(|retry_after| Error::RateLimited { retry_after }),
-        None => Ok(()),
+        Some(ip) if state.login_limiter.enabled() => {
+            blocking(state, move |conn, state| {
+                state.login_limiter.check(conn, ip)
+            })
+            .await
+        }
+        _ => Ok(()),
     }
 }
 
@@ -148,7 +154,7 @@ pub async fn issue_token(
     let now = crate::now();
     let result = match grant_type.as_str() {
         grant::PASSWORD => {
-            limit_attempts(&state, ip)?;
+            limit_attempts(&state, ip).await?;
             let username = required(form.username, "username")?;
             let password = required(form.password, "password")?;
             let scope = form.scope;
@@ -198,7 +204,7 @@ pub async fn issue_token(
             .await
         }
         grant::MFA_OTP => {
-            limit_attempts(&state, ip)?;
+            limit_attempts(&state, ip).await?;
             let mfa_token = required(form.mfa_token, "mfa_token")?;
             let otp = required(form.otp, "otp")?;
             blocking(&state, move |conn, state| {

@@ -12,6 +12,7 @@ pub mod mail_tokens;
 pub mod mfa;
 pub mod outbox;
 pub mod prepared;
+pub mod rate_limits;
 pub mod refresh_tokens;
 pub mod revocations;
 pub mod revoked_tokens;
@@ -404,6 +405,13 @@ pub fn is_unavailable(error: &DieselError) -> bool {
                 || message.contains("server closed")
                 || message.contains("shutting down")
                 || message.contains("the database system is")
+                // Out of space (SQLITE_FULL; PostgreSQL's disk_full, 53100) or of connection
+                // slots (too_many_connections, 53300): both pass once the operator acts.
+                || message.contains("database or disk is full")
+                || message.contains("no space left on device")
+                || message.contains("could not extend file")
+                || message.contains("too many clients")
+                || message.contains("remaining connection slots")
         }
         DieselError::BrokenTransactionManager => true,
         _ => false,

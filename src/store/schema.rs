@@ -204,6 +204,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    rate_limits (key) {
+        key -> Text,
+        tat -> BigInt,
+        wait_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(browser_sessions -> sessions (session_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -227,6 +235,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     revocations,
     revocation_head,
     session_links,
+    rate_limits,
 );
 
 diesel::table! {

@@ -43,5 +43,6 @@ mod resilience;
 mod resource_server;
 mod revocation_feed;
 mod revocation_verifiers;
+mod shared_limits;
 mod statements;
 mod third_party;

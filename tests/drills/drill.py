@@ -18,6 +18,8 @@ Exit status: 0 all checks passed, 1 a check failed, 2 a fault could not be stage
 import argparse
 import base64
 import collections
+import hashlib
+import html
 import glob
 import json
 import os
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 import jwt
 import requests
@@ -215,12 +218,12 @@ class Recorder:
                 self.tokens.append((path, token))
 
 
-def call(rec, path, method, url, **kw):
+def call(rec, path, method, url, session=None, **kw):
     """One request, recorded; returns the response or None on a connection error."""
     t0 = time.time()
     kw.setdefault("timeout", 40)
     try:
-        r = requests.request(method, url, **kw)
+        r = (session or requests).request(method, url, **kw)
     except requests.RequestException as e:
         rec.add(path, t0, "conn", error=type(e).__name__)
         return None
@@ -235,6 +238,9 @@ def call(rec, path, method, url, **kw):
         tok = r.json()["access_token"]
     rec.add(path, t0, r.status_code, error=err, retry_after=r.headers.get("Retry-After"), token=tok)
     return r
+
+
+CODE_CLIENT, CODE_REDIRECT = "drill-web", "http://127.0.0.1:9/callback"
 
 
 class Load:
@@ -303,17 +309,77 @@ class Load:
                     break
                 time.sleep(0.3)
 
-    def refresh(self, refresh):
+    def refresh(self, refresh, client=None):
         """Rotate once; retries the same token (reuse grace) when the answer was lost."""
         for _ in range(200):
             r = call(self.rec, "refresh", "POST", self.lb + "/oauth/token",
-                     data={"grant_type": "refresh_token", "refresh_token": refresh, "client_id": self.app})
+                     data={"grant_type": "refresh_token", "refresh_token": refresh,
+                           "client_id": client or self.app})
             if r is not None and r.status_code == 200:
                 return r.json()["refresh_token"]
             if r is not None and r.status_code < 500 and r.status_code != 429:
                 raise AssertionError(f"refresh refused: {r.status_code} {r.text}")
             time.sleep(0.2)
         return None
+
+    def code_sign_in(self, idx):
+        """Browser sign-in as a browser makes it: /oauth/authorize, the hosted login page and its
+        CSRF-protected form, back to /oauth/authorize, the code at the token endpoint (PKCE)."""
+        user, password = self.users[idx % len(self.users)]
+        n = 0
+        while not self.stop.is_set():
+            n += 1
+            code = self.one_code_sign_in(user, password)
+            if code is None:
+                time.sleep(0.3)
+                continue
+            new = self.refresh(code, client=CODE_CLIENT)
+            if new is not None:
+                with LOCK:
+                    self.rec.chains[f"code{idx}.{n}"] = new
+            time.sleep(0.1)
+
+    def one_code_sign_in(self, user, password):
+        """One sign-in; returns the refresh token, or None where a step failed (recorded)."""
+        web = requests.Session()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        state = secrets.token_urlsafe(12)
+        query = {"response_type": "code", "client_id": CODE_CLIENT, "redirect_uri": CODE_REDIRECT,
+                 "scope": "openid profile", "state": state, "code_challenge": challenge,
+                 "code_challenge_method": "S256"}
+        r = call(self.rec, "code pages", "GET", self.lb + "/oauth/authorize", session=web, params=query,
+                 allow_redirects=False)
+        if r is None or r.status_code not in (302, 303):
+            return None
+        r = call(self.rec, "code pages", "GET", urllib.parse.urljoin(self.lb + "/", r.headers["Location"]), session=web)
+        if r is None or r.status_code != 200:
+            return None
+        fields = dict(re.findall(r'<input type="hidden" name="(csrf|return_to)" value="([^"]*)"', r.text))
+        if "csrf" not in fields:
+            self.rec.add("code pages", time.time(), "no csrf field", error="login page without a form")
+            return None
+        form = {"csrf": fields["csrf"], "return_to": html.unescape(fields.get("return_to", "")),
+                "username": user, "password": password}
+        r = call(self.rec, "code pages", "POST", self.lb + "/login", session=web, data=form,
+                 headers={"Origin": self.lb}, allow_redirects=False)
+        if r is None or r.status_code not in (302, 303):
+            return None
+        r = call(self.rec, "code pages", "GET", urllib.parse.urljoin(self.lb + "/", r.headers["Location"]), session=web,
+                 allow_redirects=False)
+        if r is None or r.status_code not in (302, 303):
+            return None
+        back = urllib.parse.urlsplit(r.headers["Location"])
+        got = dict(urllib.parse.parse_qsl(back.query))
+        if got.get("state") != state or "code" not in got:
+            self.rec.add("code pages", time.time(), "bad redirect", error=r.headers["Location"][:80])
+            return None
+        r = call(self.rec, "code", "POST", self.lb + "/oauth/token",
+                 data={"grant_type": "authorization_code", "code": got["code"], "redirect_uri": CODE_REDIRECT,
+                       "client_id": CODE_CLIENT, "code_verifier": verifier})
+        if r is None or r.status_code != 200:
+            return None
+        return r.json()["refresh_token"]
 
     def feed_waiter(self, seen):
         cursor = None
@@ -353,6 +419,8 @@ class Load:
             self.spawn(self.client_credentials)
         for i in range(chains):
             self.spawn(self.refresh_chain, i)
+        for i in range(2):
+            self.spawn(self.code_sign_in, i)
         for _ in range(waiters):
             seen = set()
             self.feeds.append(seen)
@@ -450,6 +518,8 @@ class Drill:
             "TESSERA_KEY_POLL_INTERVAL": "1s",
             # All load comes from one address; per-address limits are not under test here.
             "TESSERA_LOGIN_RATE_LIMIT": "0",
+            # Plain http on loopback: the page cookies cannot be Secure here.
+            "TESSERA_COOKIE_SECURE": "false",
             "TESSERA_WORKERS": "2",
             "TESSERA_DB_POOL_SIZE": "8",
             "RUST_LOG": "warn",
@@ -458,6 +528,8 @@ class Drill:
         out = json.loads(cli(self.binary, self.env, "clients", "create", "drill-service", "--scope", "api"))
         self.cc = (out["client_id"], out["client_secret"])
         cli(self.binary, self.env, "clients", "create", "drill-app", "--public")
+        cli(self.binary, self.env, "clients", "create", CODE_CLIENT, "--public", "--first-party",
+            "--grant", "authorization_code", "--grant", "refresh_token", "--redirect-uri", CODE_REDIRECT)
         self.users = []
         for i in range(4):
             pw = secrets.token_urlsafe(12)
@@ -634,8 +706,12 @@ class Drill:
                 f = self.fault_of(r)
                 if f is None or kind not in f["allowed"]:
                     self.unexplained[(r["path"], kind, r["error"])] += 1
-            elif isinstance(st, int) and st >= 400 and r["path"] != "feed":
+            elif not isinstance(st, int) or (st >= 400 and r["path"] != "feed"):
                 self.unexplained[(r["path"], str(st), r["error"])] += 1
+        # Every kind of load got through (a path that never succeeds hides its own failures).
+        ok_paths = {r["path"] for r in self.rec.records if r["status"] in (200, 202)}
+        for path in sorted({r["path"] for r in self.rec.records} - ok_paths):
+            self.fail(f"no {path} request ever succeeded")
         for (path, kind, err), n in self.unexplained.items():
             self.fail(f"{n} × {kind} {err or ''} on {path} outside an allowed fault window")
         # 2. every access token answered 200 verifies, or was revoked on purpose.
@@ -661,8 +737,9 @@ class Drill:
         # 3. every chain's current refresh token has exactly one live successor.
         live = {k: v for k, v in self.rec.chains.items() if v}
         for cid, rt in live.items():
+            client = CODE_CLIENT if cid.startswith("code") else "drill-app"
             r = requests.post(lb + "/oauth/token", data={"grant_type": "refresh_token", "refresh_token": rt,
-                                                        "client_id": "drill-app"})
+                                                        "client_id": client})
             if r.status_code != 200:
                 self.fail(f"chain {cid}: its latest refresh token is refused: {r.status_code} {r.text}")
         orphans = self.pg.psql("SELECT count(*) FROM sessions WHERE refresh_previous_hash IS NOT NULL "
@@ -702,22 +779,28 @@ class Drill:
     # ---- report
     def report(self):
         recs = self.rec.records
-        out = ["| fault | held | requests in window | errors (kind × count) | recovery (s, slowest path) |",
+        out = ["| fault | held | requests in window | errors (kind × count) | recovery (s, slowest failed path) |",
                "| --- | --- | --- | --- | --- |"]
+        def failed(r):
+            return r["status"] == "conn" or not isinstance(r["status"], int) or r["status"] >= 500
+
         for f in self.faults:
             inside = [r for r in recs if r["t1"] >= f["t0"] and r["t0"] <= f["t1"] + 1.0]
-            errs = collections.Counter(f"{r['status']} {r['error'] or ''}".strip() for r in inside
-                                       if r["status"] == "conn" or r["status"] >= 500)
+            errs = collections.Counter(f"{r['status']} {r['error'] or ''}".strip() for r in inside if failed(r))
+            # Recovery: from the end of the fault to the first success on each path that
+            # failed during it (paths that never failed had nothing to recover from).
             rec_t = []
-            for path in sorted({r["path"] for r in recs}):
+            for path in sorted({r["path"] for r in inside if failed(r)}):
                 ok = [r["t1"] for r in recs if r["path"] == path and r["status"] in (200, 202)
                       and r["t0"] >= f["t1"]]
-                if ok:
-                    rec_t.append((min(ok) - f["t1"], path))
-            slow = max(rec_t) if rec_t else (float("nan"), "-")
+                rec_t.append((min(ok) - f["t1"], path) if ok else (float("inf"), path))
+            if rec_t:
+                slow = max(rec_t)
+                recovery = f"{max(slow[0], 0):.2f} ({slow[1]})"
+            else:
+                recovery = "nothing failed"
             out.append(f"| {f['name']} | {f['t1'] - f['t0']:.1f} s | {len(inside)} | "
-                       f"{', '.join(f'{k} × {n}' for k, n in errs.items()) or 'none'} | "
-                       f"{slow[0]:.2f} ({slow[1]}) |")
+                       f"{', '.join(f'{k} × {n}' for k, n in errs.items()) or 'none'} | {recovery} |")
         by_path = collections.Counter(r["path"] for r in recs)
         ok_path = collections.Counter(r["path"] for r in recs if r["status"] in (200, 202))
         out += ["", "| path | requests | 200/202 |", "| --- | --- | --- |"]

@@ -165,7 +165,7 @@ pub async fn login(
         user_agent: user_agent(&req),
     };
     let username = form.username.clone().unwrap_or_default();
-    if let Err(e) = limit_attempts(&state, ip) {
+    if let Err(e) = limit_attempts(&state, ip).await {
         return Ok(page.error_for(&e));
     }
     // The sign-in pages act as the built-in first-party client.
@@ -439,7 +439,7 @@ pub async fn signup(
     let return_to = safe_return_to(form.return_to.as_deref());
     let state = page.state.clone();
     let ip = client_ip(&req, &state.settings);
-    if let Err(e) = limit_attempts(&state, ip) {
+    if let Err(e) = limit_attempts(&state, ip).await {
         return Ok(page.error_for(&e));
     }
     let username = form.username.unwrap_or_default();

@@ -213,11 +213,18 @@ impl PageContext {
     /// The error page for a domain error.
     pub fn error_for(&self, error: &Error) -> HttpResponse {
         match error {
-            Error::Unavailable => self.error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again shortly",
-                "The service is briefly unavailable. Please try again in a moment.",
-            ),
+            Error::Unavailable => {
+                let mut response = self.error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again shortly",
+                    "The service is briefly unavailable. Please try again in a moment.",
+                );
+                // As the JSON answer's: a browser or a load balancer may retry on its own.
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+                response
+            }
             Error::RateLimited { retry_after } => {
                 let mut response = self.error(
                     StatusCode::TOO_MANY_REQUESTS,

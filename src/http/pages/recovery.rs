@@ -140,7 +140,7 @@ pub async fn forgot(
     }
     let state = page.state.clone();
     let ip = client_ip(&req, &state.settings);
-    if let Err(e) = crate::http::token::limit_attempts(&state, ip) {
+    if let Err(e) = crate::http::token::limit_attempts(&state, ip).await {
         return Ok(page.error_for(&e));
     }
     // The page's one field takes a username or an address.

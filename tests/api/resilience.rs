@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::authorize::{hidden, Browser};
 use crate::helpers::*;
 use crate::private_postgres::PrivatePostgres;
 
@@ -79,6 +80,70 @@ async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(app.get("/readyz").await.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_page_with_the_database_gone_answers_a_503_page_with_retry_after() {
+    if Backend::postgres().is_none() {
+        return;
+    }
+    let Some(postgres) = PrivatePostgres::start() else {
+        return;
+    };
+    let app = spawn_app(Backend::Postgres(postgres.url())).await;
+    app.register("alice", PASSWORD).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.get("/login").await.text().await.unwrap();
+    let csrf = hidden(&page, "csrf");
+
+    postgres.down();
+    let response = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(
+        response.headers().contains_key("retry-after"),
+        "the 503 page carries Retry-After"
+    );
+    assert!(response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/html")));
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Try again shortly"), "{body}");
+
+    postgres.up();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = browser.get("/login").await.text().await.unwrap();
+        let csrf = hidden(&page, "csrf");
+        let response = browser
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        if response.status().is_redirection() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sign-in page did not recover: {}",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -91,7 +91,10 @@ pub struct Manager {
 /// A pooled connection, with what the pool needs to know to skip or force a health check.
 pub struct PooledConnection {
     conn: DbConnection,
-    /// When it was last known good (connected, checked, or returned after a clean use).
+    /// When it was last known good: connected, or answered the pool's `SELECT 1`. Not moved
+    /// on return: the pool cannot tell a clean use from one whose error its caller dropped
+    /// (the feed poller, the outbox workers), and a dead connection whose failures refreshed
+    /// its trust would be handed out for as long as something failed on it every second.
     last_good: Instant,
     /// A query on it failed as if the server were gone: the pool drops it on return.
     suspect: bool,
@@ -118,8 +121,9 @@ impl std::ops::DerefMut for PooledConnection {
     }
 }
 
-/// A connection used within this long is handed out without a `SELECT 1` first: a hot path
-/// pays no extra round trip, and a connection that failed is dropped on return instead.
+/// A connection checked within this long is handed out without a `SELECT 1` first: a hot
+/// path pays one round trip per connection per second, not one per request, and a
+/// connection that failed in a request is dropped on return instead (`mark_suspect`).
 const TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 impl ManageConnection for Manager {
@@ -163,9 +167,6 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PooledConnection) -> bool {
-        if !conn.suspect {
-            conn.last_good = Instant::now();
-        }
         conn.suspect
     }
 }

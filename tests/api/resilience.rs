@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::authorize::{hidden, Browser};
 use crate::helpers::*;
 use crate::private_postgres::PrivatePostgres;
+use tessera::store::DatabaseUrl;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_database_answers_503_keeps_the_jwks_and_recovers_by_itself() {
@@ -146,6 +147,53 @@ async fn a_sign_in_page_with_the_database_gone_answers_a_503_page_with_retry_aft
     }
 }
 
+/// The feed poller and the outbox workers drop their errors (they retry on their own), so
+/// nothing marks the connection they failed on: the pool must not take their uses as proof
+/// that it is alive, or a connection killed by a database restart is handed out for as long
+/// as a poller fails on it every 200 ms, and requests meet it as 503s long after recovery.
+#[test]
+fn a_connection_the_server_closed_is_replaced_within_a_second_however_often_it_fails() {
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let Some(Backend::Postgres(base)) = Backend::postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let DatabaseUrl::Postgres(url) = fresh_database(&Backend::Postgres(base.clone()), dir.path())
+    else {
+        unreachable!("a PostgreSQL backend gives a PostgreSQL URL");
+    };
+    let name = format!("t{}", uuid::Uuid::new_v4().simple());
+    let pool = tessera::store::connect(
+        &DatabaseUrl::Postgres(format!("{url}&application_name={name}")),
+        1,
+    )
+    .expect("connecting the pool");
+    pool.get()
+        .unwrap()
+        .batch_execute("SELECT 1")
+        .expect("the fresh connection works");
+
+    let mut admin = diesel::PgConnection::establish(&base).expect("a connection of our own");
+    admin
+        .batch_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"
+        ))
+        .expect("ending the pool's server process");
+
+    // A poller failing every 200 ms, its errors dropped, for longer than the trust lasts.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
+        let mut conn = pool.get().expect("the pool hands out a connection");
+        let _ = conn.batch_execute("SELECT 1");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pool.get()
+        .expect("the pool hands out a connection")
+        .batch_execute("SELECT 1")
+        .expect("the dead connection was checked and replaced, not trusted again");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_stays_ready_while_every_connection_waits_on_a_held_lock() {
     use diesel::connection::SimpleConnection;
@@ -240,7 +288,7 @@ async fn trace_logs_never_contain_a_password_token_or_secret() {
     // A confidential client, made directly in the same database.
     let mut settings = test_settings(tessera::store::DatabaseUrl::Sqlite(dir.path().join("t.db")));
     settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone());
-    let state = tessera::app::AppState::open(settings).unwrap();
+    let state = tessera::state::AppState::open(settings).unwrap();
     let client_secret = tessera::clients::create(
         &mut state.db.get().unwrap(),
         tessera::clients::NewClient {

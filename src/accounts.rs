@@ -6,9 +6,18 @@ use serde_json::{Map, Value};
 
 use crate::audit::{self, kind, Event};
 use crate::error::{Error, Result};
-use crate::grants::{user_attributes, user_roles};
 use crate::store::users::{self, NewUser, User};
 use crate::store::{self, sessions, DbConnection};
+
+/// The user's roles, as stored (a JSON array).
+pub fn user_roles(user: &User) -> Vec<String> {
+    serde_json::from_str(&user.roles).unwrap_or_default()
+}
+
+/// The user's custom attributes, as stored (a JSON object).
+pub fn user_attributes(user: &User) -> Map<String, Value> {
+    serde_json::from_str(&user.attributes).unwrap_or_default()
+}
 
 /// Why a username is refused, or `None`: 3–64 ASCII letters, digits and `._-@`.
 pub fn username_violation(username: &str) -> Option<&'static str> {

@@ -7,16 +7,17 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::accounts::{self, rfc3339, UserView};
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::clients::{self, Client, ClientPatch, ClientWithSecret, NewClient, FIRST_PARTY};
+use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::sessions::{self, SessionView};
 use crate::store::audit::{self as audit_store, AuditFilter};
 use crate::store::{self, users, DbConnection};
 use crate::tokens::algs::SigningAlg;
+use crate::tokens::keyring::KeyRing;
 use crate::tokens::keyring::{classify, KeyStatus};
-use crate::tokens::rotation::{self, Operator, Retired};
+use crate::tokens::rotation::{self, KeyPolicy, Operator, Retired};
 
 /// The actor of changes made with the operator CLI.
 pub const CLI_ACTOR: &str = "cli";
@@ -346,9 +347,9 @@ fn rfc3339_ms(ms: i64) -> String {
 }
 
 /// Every stored key with its status at `now_ms`, oldest first.
-pub fn list_keys(conn: &mut DbConnection, state: &AppState, now_ms: i64) -> Result<Vec<KeyView>> {
+pub fn list_keys(conn: &mut DbConnection, policy: &KeyPolicy, now_ms: i64) -> Result<Vec<KeyView>> {
     let rows = store::signing_keys::list(conn)?;
-    let mut infos = classify(&rows, now_ms, state.key_policy.max_token_lifetime_ms);
+    let mut infos = classify(&rows, now_ms, policy.max_token_lifetime_ms);
     infos.sort_by_key(|i| (i.activates_at, i.created_at));
     Ok(infos
         .into_iter()
@@ -367,18 +368,16 @@ pub fn list_keys(conn: &mut DbConnection, state: &AppState, now_ms: i64) -> Resu
 }
 
 /// The algorithm an operator named for a rotation (`?alg=`, `--alg`): one of the
-/// configured ones, or `None` for all of them.
-pub fn configured_alg(state: &AppState, name: Option<&str>) -> Result<Option<SigningAlg>> {
+/// configured ones (`configured`), or `None` for all of them.
+pub fn configured_alg(configured: &[SigningAlg], name: Option<&str>) -> Result<Option<SigningAlg>> {
     let Some(name) = name else {
         return Ok(None);
     };
     match name.parse::<SigningAlg>() {
-        Ok(alg) if state.settings.signing_algs.contains(&alg) => Ok(Some(alg)),
+        Ok(alg) if configured.contains(&alg) => Ok(Some(alg)),
         _ => Err(Error::InvalidRequest(format!(
             "alg must be one of the configured signing algorithms ({})",
-            state
-                .settings
-                .signing_algs
+            configured
                 .iter()
                 .map(|a| a.as_str())
                 .collect::<Vec<_>>()
@@ -393,19 +392,21 @@ pub fn configured_alg(state: &AppState, name: Option<&str>) -> Result<Option<Sig
 /// thread. Returns the new active kid of each rotated algorithm.
 pub fn rotate_keys(
     conn: &mut DbConnection,
-    state: &AppState,
+    keys: &KeyRing,
+    policy: &KeyPolicy,
+    master_key: &MasterKey,
     operator: &Operator,
     alg: Option<SigningAlg>,
 ) -> Result<Vec<(SigningAlg, String)>> {
     let rotated = rotation::rotate_now(
         conn,
-        &state.key_policy,
-        &state.master_key,
+        policy,
+        master_key,
         crate::tokens::now_ms(),
         operator,
         alg,
     )?;
-    state.sync_keys_on(conn)?;
+    rotation::sync(conn, keys, policy, master_key)?;
     Ok(rotated)
 }
 
@@ -433,20 +434,22 @@ pub fn rotation_summary(rotated: &[(SigningAlg, String)]) -> serde_json::Value {
 /// rotates first. Unknown (or already retired) kids are `not_found`.
 pub fn retire_key(
     conn: &mut DbConnection,
-    state: &AppState,
+    keys: &KeyRing,
+    policy: &KeyPolicy,
+    master_key: &MasterKey,
     kid: &str,
     operator: &Operator,
 ) -> Result<()> {
     match rotation::retire(
         conn,
-        &state.key_policy,
-        &state.master_key,
+        policy,
+        master_key,
         kid,
         crate::tokens::now_ms(),
         operator,
     )? {
         Retired::Done => {
-            state.sync_keys_on(conn)?;
+            rotation::sync(conn, keys, policy, master_key)?;
             Ok(())
         }
         Retired::NotFound => Err(Error::NotFound(format!("no live signing key `{kid}`"))),

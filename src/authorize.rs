@@ -2,7 +2,6 @@
 //! errors may be redirected, what the browser must do next (sign in, consent), and the
 //! one-time codes. The token endpoint's half is `grants::authorization_code`.
 
-use crate::app::AppState;
 use crate::browser_session::BrowserSession;
 use crate::clients::{self, grant, Client};
 use crate::error::{Error, Result};
@@ -108,10 +107,12 @@ pub struct Target {
 }
 
 /// Checks the client and the redirect URI: until both are known good nothing may be
-/// redirected (RFC 6749 §4.1.2.1).
+/// redirected (RFC 6749 §4.1.2.1). `scopes` are the configured ones (`TESSERA_SCOPES`), and
+/// `issuer` fills in the console's redirect URI.
 pub fn check_target(
     conn: &mut DbConnection,
-    state: &AppState,
+    scopes: &[String],
+    issuer: &str,
     request: &AuthorizationRequest,
 ) -> std::result::Result<Target, PageError> {
     if request
@@ -127,8 +128,8 @@ pub fn check_target(
         .client_id
         .as_deref()
         .ok_or_else(|| PageError::BadRequest("The request does not name a client.".into()))?;
-    let client = match clients::find(conn, client_id, &state.settings.scopes) {
-        Ok(Some(client)) => clients::with_issuer(client, &state.settings.issuer),
+    let client = match clients::find(conn, client_id, scopes) {
+        Ok(Some(client)) => clients::with_issuer(client, issuer),
         Ok(None) => {
             return Err(PageError::BadRequest(
                 "The application that sent you here is not known to this server.".into(),

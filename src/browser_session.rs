@@ -4,7 +4,6 @@
 //! a user's sessions (log out everywhere, password change, disabling, MFA changes, admin
 //! revocation) ends it as well without knowing about it.
 
-use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::grants::RequestContext;
 use crate::store::browser_sessions::{self as store, BrowserSessionRow};
@@ -58,10 +57,11 @@ fn hash(secret: &str) -> String {
 
 /// Starts a browser session for a user who has just proven who they are; returns the
 /// cookie value (256 random bits). Always a new id, so a session cookie planted before
-/// sign-in is never promoted (no fixation). Call inside the sign-in's transaction.
+/// sign-in is never promoted (no fixation). It lasts `ttl` seconds. Call inside the
+/// sign-in's transaction.
 pub fn start(
     conn: &mut DbConnection,
-    state: &AppState,
+    ttl: i64,
     user: &User,
     amr: &[&str],
     context: &RequestContext,
@@ -81,7 +81,7 @@ pub fn start(
         ip: context.ip.clone(),
         created_at: now,
         last_used_at: now,
-        expires_at: now + state.settings.browser_session_ttl,
+        expires_at: now + ttl,
         revoked_at: None,
         revoke_reason: None,
         // A browser session has no refresh token: the code flow starts its own session.

@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use crate::accounts::{self, UserChanges, UserView};
 use crate::admin;
-use crate::app::AppState;
 use crate::clients::{ClientWithSecret, NewClient};
 use crate::config::{ConfigArgs, Settings};
 use crate::passwords::PasswordHasher;
+use crate::state::AppState;
 use crate::store::{self, DbPool};
 use crate::tokens::rotation::Operator;
 
@@ -414,16 +414,30 @@ fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::List => print_json(&admin::list_keys(
             &mut conn,
-            &state,
+            &state.key_policy,
             crate::tokens::now_ms(),
         )?),
         KeysCommand::Rotate { alg } => {
-            let alg = admin::configured_alg(&state, alg.as_deref())?;
-            let rotated = admin::rotate_keys(&mut conn, &state, &cli_operator(), alg)?;
+            let alg = admin::configured_alg(&state.settings.signing_algs, alg.as_deref())?;
+            let rotated = admin::rotate_keys(
+                &mut conn,
+                &state.keys,
+                &state.key_policy,
+                &state.master_key,
+                &cli_operator(),
+                alg,
+            )?;
             print_json(&admin::rotation_summary(&rotated))
         }
         KeysCommand::Retire { kid } => {
-            admin::retire_key(&mut conn, &state, &kid, &cli_operator())?;
+            admin::retire_key(
+                &mut conn,
+                &state.keys,
+                &state.key_policy,
+                &state.master_key,
+                &kid,
+                &cli_operator(),
+            )?;
             print_json(&serde_json::json!({ "retired": kid }))
         }
     }

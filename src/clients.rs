@@ -31,6 +31,15 @@ pub const FIRST_PARTY: &str = "first-party";
 /// The built-in public, first-party client of the admin console (SPEC §6.5).
 pub const CONSOLE: &str = "console";
 
+/// The longest a console session lasts (its refresh token's lifetime): an admin signs in
+/// again at least every 12 hours.
+pub const CONSOLE_SESSION_TTL: i64 = 12 * 3600;
+
+/// The console's redirect URI: `{issuer}/console/callback`.
+pub fn console_redirect_uri(issuer: &str) -> String {
+    format!("{}/console/callback", issuer.trim_end_matches('/'))
+}
+
 /// Whether `client_id` names a built-in client, which cannot be created, changed or deleted.
 pub fn is_builtin(client_id: &str) -> bool {
     client_id == FIRST_PARTY || client_id == CONSOLE
@@ -40,7 +49,7 @@ pub fn is_builtin(client_id: &str) -> bool {
 /// `{issuer}/console/callback`.
 pub fn with_issuer(mut client: Client, issuer: &str) -> Client {
     if client.client_id == CONSOLE && client.redirect_uris.is_empty() {
-        client.redirect_uris = vec![crate::console::redirect_uri(issuer)];
+        client.redirect_uris = vec![console_redirect_uri(issuer)];
     }
     client
 }
@@ -137,12 +146,9 @@ impl Client {
             ],
             scopes: Vec::new(),
             refresh_reuse_grace: Some(30),
-            refresh_token_ttl: Some(crate::console::SESSION_TTL),
+            refresh_token_ttl: Some(CONSOLE_SESSION_TTL),
             name: Some("Admin console".into()),
-            redirect_uris: issuer
-                .map(crate::console::redirect_uri)
-                .into_iter()
-                .collect(),
+            redirect_uris: issuer.map(console_redirect_uri).into_iter().collect(),
             ..Client::first_party(&[])
         }
     }

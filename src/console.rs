@@ -14,17 +14,14 @@ use crate::tokens::keyring::{classify, KeyStatus};
 /// Seconds before its expiry at which the console refreshes its access token.
 pub const REFRESH_MARGIN: i64 = 60;
 
-/// The longest a console session lasts (its refresh token's lifetime): an admin signs in
-/// again at least every 12 hours.
-pub const SESSION_TTL: i64 = 12 * 3600;
+/// The longest a console session lasts, and the console's redirect URI: both are part of the
+/// built-in `console` client, defined in `clients`.
+pub use crate::clients::{
+    console_redirect_uri as redirect_uri, CONSOLE_SESSION_TTL as SESSION_TTL,
+};
 
 /// How long a sign-in may take from the redirect to `/oauth/authorize` to the callback.
 pub const SIGN_IN_TTL: i64 = 600;
-
-/// The console's redirect URI: `{issuer}/console/callback`.
-pub fn redirect_uri(issuer: &str) -> String {
-    format!("{}/console/callback", issuer.trim_end_matches('/'))
-}
 
 const SIGN_IN_CONTEXT: &str = "console sign-in";
 const TOKENS_CONTEXT: &str = "console tokens";

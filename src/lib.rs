@@ -31,6 +31,7 @@ pub mod recovery;
 pub mod revocation_feed;
 pub mod session_end;
 pub mod sessions;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod tokens;

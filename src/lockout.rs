@@ -13,12 +13,20 @@
 //! decided after that is answered 429 and not counted; a right one is refused with 429 too,
 //! and can therefore never clear a lock set while it was being hashed.
 
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::users::User;
 use crate::store::{self, login_failures, users, DbConnection};
+
+/// When failures lock, and where locks and failures are counted.
+#[derive(Clone, Copy)]
+pub struct Policy<'a> {
+    /// `TESSERA_LOCKOUT_THRESHOLD`: failures before the first lock.
+    pub threshold: u32,
+    pub metrics: &'a Metrics,
+}
 
 /// Whose failures an attempt counts toward.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,14 +110,14 @@ pub fn ensure_unlocked(conn: &mut DbConnection, subject: &Subject, now: i64) -> 
 /// when the lock landed meanwhile, otherwise counts the failure, locks when due and audits.
 pub fn count_failure(
     conn: &mut DbConnection,
-    state: &AppState,
+    policy: &Policy<'_>,
     subject: &Subject,
     client_id: &str,
     ip: Option<String>,
     now: i64,
 ) -> Result<()> {
     ensure_unlocked(conn, subject, now)?;
-    let threshold = state.settings.lockout_threshold;
+    let threshold = policy.threshold;
     match subject {
         Subject::Account(user_id) => {
             let failures = users::count_failure(conn, user_id, now)?;
@@ -122,7 +130,7 @@ pub fn count_failure(
                 now,
             )?;
             if let Some(lock) = lock_duration(failures.max(0) as u32, threshold) {
-                state.metrics.account_lockouts.inc();
+                policy.metrics.account_lockouts.inc();
                 users::set_locked_until(conn, user_id, Some(now + lock))?;
                 audit::record(
                     conn,
@@ -153,7 +161,7 @@ pub fn count_failure(
             }
         }
     }
-    state.metrics.login_failures.inc();
+    policy.metrics.login_failures.inc();
     Ok(())
 }
 
@@ -161,14 +169,14 @@ pub fn count_failure(
 /// else.
 pub fn record_failure(
     conn: &mut DbConnection,
-    state: &AppState,
+    policy: &Policy<'_>,
     subject: &Subject,
     client_id: &str,
     ip: Option<String>,
     now: i64,
 ) -> Result<()> {
     store::transaction(conn, |conn| {
-        count_failure(conn, state, subject, client_id, ip, now)
+        count_failure(conn, policy, subject, client_id, ip, now)
     })
 }
 

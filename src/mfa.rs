@@ -9,9 +9,8 @@
 use aws_lc_rs::hmac;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
-use crate::crypto::{constant_time_eq, random_array, sha256_hex};
+use crate::crypto::{constant_time_eq, random_array, sha256_hex, MasterKey};
 use crate::error::{Error, Result};
 use crate::lockout::{self, Subject};
 use crate::store::mfa::{self as mfa_store, MfaToken, Totp};
@@ -123,12 +122,12 @@ pub fn is_enabled(conn: &mut DbConnection, user_id: &str) -> Result<bool> {
 /// replacing a confirmed secret must go through turning it off, which needs a credential.
 pub fn begin_enrolment(
     conn: &mut DbConnection,
-    state: &AppState,
+    master_key: &MasterKey,
     user: &User,
     now: i64,
 ) -> Result<Enrolment> {
     let secret: [u8; 20] = random_array();
-    let sealed = state.master_key.seal(&seal_context(&user.id), &secret);
+    let sealed = master_key.seal(&seal_context(&user.id), &secret);
     store::transaction(conn, |conn| -> Result<()> {
         lockout::count_success(conn, &Subject::account(&user.id), now)?;
         if mfa_store::find_totp(conn, &user.id)?.is_some_and(|t| t.enabled) {
@@ -165,13 +164,12 @@ pub fn begin_enrolment(
 /// accepted one, records that step. Call inside a transaction.
 fn accept_totp(
     conn: &mut DbConnection,
-    state: &AppState,
+    master_key: &MasterKey,
     totp: &Totp,
     code: &str,
     now: i64,
 ) -> Result<bool> {
-    let secret = state
-        .master_key
+    let secret = master_key
         .open(&seal_context(&totp.user_id), &totp.secret_sealed)
         .map_err(|e| Error::internal("opening a TOTP secret", e))?;
     let current = time_step(now);
@@ -233,7 +231,7 @@ impl SecondFactor {
 /// so that the spending is undone if what follows fails.
 pub fn verify_second_factor(
     conn: &mut DbConnection,
-    state: &AppState,
+    master_key: &MasterKey,
     user_id: &str,
     otp: &str,
     now: i64,
@@ -243,7 +241,7 @@ pub fn verify_second_factor(
     };
     let otp = otp.trim();
     if is_totp_shaped(otp) {
-        return Ok(accept_totp(conn, state, &totp, otp, now)?.then_some(SecondFactor::Totp));
+        return Ok(accept_totp(conn, master_key, &totp, otp, now)?.then_some(SecondFactor::Totp));
     }
     match normalize_recovery_code(otp) {
         Some(code) => {
@@ -262,7 +260,7 @@ pub fn verify_second_factor(
 /// shown this once.
 pub fn confirm_enrolment(
     conn: &mut DbConnection,
-    state: &AppState,
+    master_key: &MasterKey,
     user_id: &str,
     otp: &str,
     keep_session: Option<&str>,
@@ -299,7 +297,7 @@ pub fn confirm_enrolment(
             }
             Some(totp) => totp,
         };
-        if !is_totp_shaped(otp) || !accept_totp(conn, state, &totp, otp, now)? {
+        if !is_totp_shaped(otp) || !accept_totp(conn, master_key, &totp, otp, now)? {
             return Err(Error::InvalidGrant(BAD_CODE.into()));
         }
         if mfa_store::enable(conn, user_id, now)? != 1 {
@@ -392,14 +390,14 @@ pub fn disable_with_password(
 /// spent then.
 pub fn disable_with_otp(
     conn: &mut DbConnection,
-    state: &AppState,
+    master_key: &MasterKey,
     user_id: &str,
     otp: &str,
     ip: Option<String>,
     now: i64,
 ) -> Result<bool> {
     store::transaction(conn, |conn| -> Result<bool> {
-        if verify_second_factor(conn, state, user_id, otp, now)?.is_none() {
+        if verify_second_factor(conn, master_key, user_id, otp, now)?.is_none() {
             return Ok(false);
         }
         lockout::count_success(conn, &Subject::account(user_id), now)?;

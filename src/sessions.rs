@@ -5,38 +5,24 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::accounts::rfc3339;
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::clients::Client;
 use crate::error::{Error, Result};
 use crate::store::sessions::{self as session_store, Session};
 use crate::store::{self, revoked_tokens, users, DbConnection};
 use crate::tokens::claims::{AccessClaims, RefreshClaims};
-use crate::tokens::keyring::{TokenKind, VerifyError};
+use crate::tokens::keyring::{KeyRing, TokenKind, VerifyError};
 
 /// Verifies an access token's signature and claims (any audience: tessera's own endpoints
 /// accept tokens minted for any resource), reloading keys once if its `kid` is unknown.
 pub fn verify_access(
     conn: Option<&mut DbConnection>,
-    state: &AppState,
+    keys: &KeyRing,
     token: &str,
 ) -> Result<AccessClaims, VerifyError> {
-    match state
-        .keys
-        .verify::<AccessClaims>(token, TokenKind::Access, None)
-    {
-        Err(VerifyError::UnknownKid)
-            if conn.is_some() && state.keys.may_reload(std::time::Duration::from_secs(1)) =>
-        {
-            if let Some(conn) = conn {
-                if let Ok(rows) = store::signing_keys::list(conn) {
-                    let _ = state.keys.refresh(rows, crate::tokens::now_ms());
-                }
-            }
-            state.keys.verify(token, TokenKind::Access, None)
-        }
-        other => other,
-    }
+    crate::tokens::verify_reloading(conn, keys, |keys| {
+        keys.verify::<AccessClaims>(token, TokenKind::Access, None)
+    })
 }
 
 /// The `invalid_token` error for a verification failure.
@@ -189,7 +175,7 @@ pub fn revoke_all_sessions(
 /// when this call revoked something.
 pub fn revoke_token(
     conn: &mut DbConnection,
-    state: &AppState,
+    keys: &KeyRing,
     client: &Client,
     token: &str,
     hint: Option<&str>,
@@ -204,12 +190,12 @@ pub fn revoke_token(
     for kind in order {
         match kind {
             TokenKind::Refresh => {
-                if let Ok(claims) = crate::grants::refresh_token::verify(conn, state, token) {
+                if let Ok(claims) = crate::grants::refresh_token::verify(conn, keys, token) {
                     return revoke_refresh(conn, client, &claims, ip, now);
                 }
             }
             TokenKind::Access => {
-                if let Ok(claims) = verify_access(Some(conn), state, token) {
+                if let Ok(claims) = verify_access(Some(conn), keys, token) {
                     return revoke_access(conn, client, &claims, ip, now);
                 }
             }
@@ -285,14 +271,16 @@ fn revoke_refresh(
     })
 }
 
-/// RFC 7662: the claims of an active token, or `{"active": false}`.
+/// RFC 7662: the claims of an active token, or `{"active": false}`. A refresh token is
+/// active while its session is live and used within `idle_timeout`.
 pub fn introspect(
     conn: &mut DbConnection,
-    state: &AppState,
+    keys: &KeyRing,
+    idle_timeout: Option<i64>,
     token: &str,
     now: i64,
 ) -> Result<Value> {
-    if let Ok(claims) = verify_access(Some(conn), state, token) {
+    if let Ok(claims) = verify_access(Some(conn), keys, token) {
         return Ok(match check_live(conn, &claims, now) {
             Ok(()) => without_nulls(json!({
                 "active": true,
@@ -314,9 +302,9 @@ pub fn introspect(
             Err(e) => return Err(e),
         });
     }
-    if let Ok(claims) = crate::grants::refresh_token::verify(conn, state, token) {
+    if let Ok(claims) = crate::grants::refresh_token::verify(conn, keys, token) {
         if let Some((user, session)) =
-            crate::grants::refresh_token::usable(conn, state, &claims, now)?
+            crate::grants::refresh_token::usable(conn, idle_timeout, &claims, now)?
         {
             let scope = session.scope;
             return Ok(without_nulls(json!({

@@ -2,12 +2,11 @@
 //! code from `/oauth/authorize` for tokens. The code is spent in the transaction that starts
 //! the session; a code presented again ends that session (RFC 6749 §4.1.2).
 
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::authorize::{code_hash, pkce_shaped};
 use crate::clients::{grant, ClientCredentials};
 use crate::error::{Error, Result};
-use crate::grants::{start_session_for, IssuedTokens, RequestContext, SignIn};
+use crate::grants::{start_session_for, IssuedTokens, Issuer, Policy, RequestContext, SignIn};
 use crate::store::authorization_codes as code_store;
 use crate::store::{self, sessions, users, DbConnection};
 
@@ -37,15 +36,16 @@ pub fn s256(verifier: &str) -> String {
 /// session, all in one transaction.
 pub fn exchange(
     conn: &mut DbConnection,
-    state: &AppState,
+    issuer: &Issuer<'_>,
+    policy: &Policy<'_>,
     credentials: &ClientCredentials,
     request: &Exchange<'_>,
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
-    let client = state
-        .client_cache
-        .authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = policy
+        .clients
+        .authenticate(conn, credentials, policy.scopes)?;
     if !client.allows_grant(grant::AUTHORIZATION_CODE) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the authorization code grant".into(),
@@ -65,7 +65,7 @@ pub fn exchange(
                 let ended = sessions::revoke(conn, sid, now, "authorization code reused")?;
                 crate::session_end::sessions_ended(conn, &ended, now)?;
                 if !ended.is_empty() {
-                    state.metrics.revocations.inc();
+                    policy.metrics.revocations.inc();
                 }
             }
             audit::record(
@@ -118,7 +118,7 @@ pub fn exchange(
             code_flow: true,
         };
         let (issued, sid) =
-            start_session_for(conn, state, &user, &client, &scope, &sign_in, context, now)?;
+            start_session_for(conn, issuer, &user, &client, &scope, &sign_in, context, now)?;
         code_store::set_session(conn, &hash, &sid)?;
         if let Some(browser_session) = &code.browser_session_id {
             crate::store::session_links::insert(conn, &sid, browser_session)?;

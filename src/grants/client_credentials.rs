@@ -1,10 +1,9 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client gets an access
 //! token for itself, `sub` = its id, no refresh token, no session.
 
-use crate::app::AppState;
 use crate::clients::{self, grant, ClientCredentials};
 use crate::error::{Error, Result};
-use crate::grants::{access_ttl_for, audience_for, resolve_scope, IssuedTokens};
+use crate::grants::{access_ttl_for, audience_for, resolve_scope, IssuedTokens, Issuer, Policy};
 use crate::store::DbConnection;
 use crate::tokens::claims::AccessClaims;
 use crate::tokens::keyring::TokenKind;
@@ -12,7 +11,8 @@ use crate::tokens::keyring::TokenKind;
 /// Issues an access token to an authenticated confidential client.
 pub fn issue(
     conn: &mut DbConnection,
-    state: &AppState,
+    issuer: &Issuer<'_>,
+    policy: &Policy<'_>,
     credentials: &ClientCredentials,
     scope: Option<&str>,
     now: i64,
@@ -25,29 +25,27 @@ pub fn issue(
     if credentials.secret.is_none() {
         // A public client names itself without a secret: it is known, just not allowed this
         // grant (RFC 6749 §4.4 is for confidential clients only).
-        return Err(
-            match clients::find(conn, client_id, &state.settings.scopes)? {
-                Some(client) if client.public => Error::UnauthorizedClient(
-                    "a public client may not use the client_credentials grant".into(),
-                ),
-                _ => Error::InvalidClient("client authentication is required".into()),
-            },
-        );
+        return Err(match clients::find(conn, client_id, policy.scopes)? {
+            Some(client) if client.public => Error::UnauthorizedClient(
+                "a public client may not use the client_credentials grant".into(),
+            ),
+            _ => Error::InvalidClient("client authentication is required".into()),
+        });
     }
-    let client = state
-        .client_cache
-        .authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = policy
+        .clients
+        .authenticate(conn, credentials, policy.scopes)?;
     if client.public || !client.allows_grant(grant::CLIENT_CREDENTIALS) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the client_credentials grant".into(),
         ));
     }
     let scope = resolve_scope(scope, &client.scopes)?.join(" ");
-    let ttl = access_ttl_for(state, &client);
+    let ttl = access_ttl_for(issuer, &client);
     let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
+        iss: issuer.issuer.to_string(),
         sub: client.client_id.clone(),
-        aud: audience_for(state, &client),
+        aud: audience_for(issuer, &client),
         exp: now + ttl,
         iat: now,
         nbf: now,
@@ -63,7 +61,7 @@ pub fn issue(
         token_type: "access".into(),
         fresh: false,
     };
-    let access_token = state
+    let access_token = issuer
         .keys
         .sign(TokenKind::Access, client.signing_alg(), &claims)?;
     Ok(IssuedTokens {

@@ -2,11 +2,10 @@
 //! login for a user with MFA on. The client presents the `mfa_token` the password grant
 //! answered with and a TOTP or recovery code; the session then records `amr` `pwd` + `otp`.
 
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::clients::{self, grant, ClientCredentials};
 use crate::error::{Error, Result};
-use crate::grants::{start_session, IssuedTokens, RequestContext};
+use crate::grants::{start_session, IssuedTokens, Issuer, Policy, RequestContext};
 use crate::lockout::{self, Subject};
 use crate::mfa;
 use crate::store::mfa as mfa_store;
@@ -24,7 +23,8 @@ pub const AMR: [&str; 2] = ["pwd", "otp"];
 /// usable until it expires, so a typo does not send the user back to the password.
 pub fn complete(
     conn: &mut DbConnection,
-    state: &AppState,
+    issuer: &Issuer<'_>,
+    policy: &Policy<'_>,
     credentials: &ClientCredentials,
     mfa_token: &str,
     otp: &str,
@@ -33,14 +33,14 @@ pub fn complete(
 ) -> Result<IssuedTokens> {
     complete_with(
         conn,
-        state,
+        policy,
         credentials,
         mfa_token,
         otp,
         context,
         now,
         |conn, user, client, scope| {
-            start_session(conn, state, user, client, scope, &AMR, context, now)
+            start_session(conn, issuer, user, client, scope, &AMR, context, now)
         },
     )
 }
@@ -50,7 +50,7 @@ pub fn complete(
 /// transaction that spends the code and the mfa_token.
 pub fn complete_with<T>(
     conn: &mut DbConnection,
-    state: &AppState,
+    policy: &Policy<'_>,
     credentials: &ClientCredentials,
     mfa_token: &str,
     otp: &str,
@@ -58,9 +58,9 @@ pub fn complete_with<T>(
     now: i64,
     finish: impl FnOnce(&mut DbConnection, &users::User, &clients::Client, &[String]) -> Result<T>,
 ) -> Result<T> {
-    let client = state
-        .client_cache
-        .authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = policy
+        .clients
+        .authenticate(conn, credentials, policy.scopes)?;
     // The grant finishes a password login, so a client allowed that may finish it too.
     if !client.allows_grant(grant::MFA_OTP) && !client.allows_grant(grant::PASSWORD) {
         return Err(Error::UnauthorizedClient(
@@ -85,10 +85,11 @@ pub fn complete_with<T>(
         .map(String::from)
         .collect();
     let issued = store::transaction(conn, |conn| -> Result<Option<T>> {
-        let Some(factor) = mfa::verify_second_factor(conn, state, &user.id, otp, now)? else {
+        let Some(factor) = mfa::verify_second_factor(conn, policy.master_key, &user.id, otp, now)?
+        else {
             lockout::count_failure(
                 conn,
-                state,
+                &policy.lockout,
                 &subject,
                 &client.client_id,
                 context.ip.clone(),

@@ -9,14 +9,51 @@ pub mod refresh_token;
 
 use serde_json::{Map, Value};
 
-use crate::app::AppState;
+use crate::client_cache::ClientCache;
 use crate::clients::Client;
+use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 use crate::store::DbConnection;
 use crate::tokens::claims::{refresh_audience, AccessClaims, RefreshClaims};
-use crate::tokens::keyring::TokenKind;
+use crate::tokens::keyring::{KeyRing, TokenKind};
+
+/// Who signs a grant's tokens and for how long: the issuer's side of every grant.
+#[derive(Clone, Copy)]
+pub struct Issuer<'a> {
+    /// `iss` of every token.
+    pub issuer: &'a str,
+    /// `aud` of access tokens for clients that name none.
+    pub audience: &'a str,
+    /// Access-token lifetime for clients that set none.
+    pub access_ttl: i64,
+    /// Session (and refresh-token) lifetime for clients that set none.
+    pub refresh_ttl: i64,
+    /// The signing keys; a client's `token_alg` picks among them.
+    pub keys: &'a KeyRing,
+}
+
+/// What a grant checks a request against, besides the request itself: the configured
+/// scopes, the stored clients, the refresh rules, the lock on guessing, the key that opens
+/// second-factor secrets and the counters it feeds.
+#[derive(Clone, Copy)]
+pub struct Policy<'a> {
+    /// `TESSERA_SCOPES`: the scopes of the built-in client.
+    pub scopes: &'a [String],
+    /// Seconds a rotated refresh token still answers with its successor, for clients that
+    /// set none.
+    pub refresh_reuse_grace: i64,
+    /// A session unused this long is over.
+    pub session_idle_timeout: Option<i64>,
+    /// Client authentication.
+    pub clients: &'a ClientCache,
+    pub lockout: crate::lockout::Policy<'a>,
+    /// Opens TOTP secrets and keys the hashes of unknown usernames.
+    pub master_key: &'a MasterKey,
+    pub metrics: &'a Metrics,
+}
 
 /// What a grant hands back to the client.
 #[derive(Clone)]
@@ -68,29 +105,17 @@ pub fn resolve_scope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<
     }
 }
 
-/// The user's roles, as stored (a JSON array).
-pub fn user_roles(user: &User) -> Vec<String> {
-    serde_json::from_str(&user.roles).unwrap_or_default()
-}
-
-/// The user's custom attributes, as stored (a JSON object).
-pub fn user_attributes(user: &User) -> Map<String, Value> {
-    serde_json::from_str(&user.attributes).unwrap_or_default()
-}
-
 /// The `aud` of access tokens issued to `client`.
-pub fn audience_for(state: &AppState, client: &Client) -> String {
+pub fn audience_for(issuer: &Issuer<'_>, client: &Client) -> String {
     client
         .audience
         .clone()
-        .unwrap_or_else(|| state.settings.audience.clone())
+        .unwrap_or_else(|| issuer.audience.to_string())
 }
 
 /// Access-token lifetime for `client`.
-pub fn access_ttl_for(state: &AppState, client: &Client) -> i64 {
-    client
-        .access_token_ttl
-        .unwrap_or(state.settings.access_token_ttl)
+pub fn access_ttl_for(issuer: &Issuer<'_>, client: &Client) -> i64 {
+    client.access_token_ttl.unwrap_or(issuer.access_ttl)
 }
 
 /// What an access token says about its user: the stored columns it is made from, so a
@@ -118,7 +143,7 @@ impl<'a> From<&'a User> for TokenSubject<'a> {
 
 /// Signs an access token for a user's session.
 pub fn sign_user_access_token(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user: TokenSubject<'_>,
     client: &Client,
     session: &Session,
@@ -126,12 +151,12 @@ pub fn sign_user_access_token(
     fresh: bool,
     now: i64,
 ) -> Result<(String, i64)> {
-    let ttl = access_ttl_for(state, client);
+    let ttl = access_ttl_for(issuer, client);
     let attributes: Map<String, Value> = serde_json::from_str(user.attributes).unwrap_or_default();
     let claims = AccessClaims {
-        iss: state.settings.issuer.clone(),
+        iss: issuer.issuer.to_string(),
         sub: user.id.to_string(),
-        aud: audience_for(state, client),
+        aud: audience_for(issuer, client),
         exp: now + ttl,
         iat: now,
         nbf: now,
@@ -147,7 +172,7 @@ pub fn sign_user_access_token(
         token_type: "access".into(),
         fresh,
     };
-    let token = state
+    let token = issuer
         .keys
         .sign(TokenKind::Access, client.signing_alg(), &claims)?;
     Ok((token, ttl))
@@ -157,7 +182,7 @@ pub fn sign_user_access_token(
 /// database keeps of it). It is valid until the session's absolute end, `exp`. A grant
 /// stores the hash inside its transaction and signs once it has committed.
 pub fn refresh_token_parts(
-    state: &AppState,
+    issuer: &Issuer<'_>,
     sub: &str,
     sid: &str,
     client_id: &str,
@@ -167,9 +192,9 @@ pub fn refresh_token_parts(
     let jti = crate::crypto::random_token::<32>();
     let jti_hash = crate::crypto::sha256_hex(jti.as_bytes());
     let claims = RefreshClaims {
-        iss: state.settings.issuer.clone(),
+        iss: issuer.issuer.to_string(),
         sub: sub.to_string(),
-        aud: refresh_audience(&state.settings.issuer),
+        aud: refresh_audience(issuer.issuer),
         iat: now,
         exp,
         jti,
@@ -184,7 +209,7 @@ pub fn refresh_token_parts(
 /// tokens. Call inside the login's transaction.
 pub fn start_session(
     conn: &mut DbConnection,
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user: &User,
     client: &Client,
     scope: &[String],
@@ -199,7 +224,7 @@ pub fn start_session(
         nonce: None,
         code_flow: false,
     };
-    start_session_for(conn, state, user, client, scope, &sign_in, context, now)
+    start_session_for(conn, issuer, user, client, scope, &sign_in, context, now)
         .map(|(issued, _)| issued)
 }
 
@@ -221,7 +246,7 @@ pub struct SignIn {
 #[allow(clippy::too_many_arguments)]
 pub fn start_session_for(
     conn: &mut DbConnection,
-    state: &AppState,
+    issuer: &Issuer<'_>,
     user: &User,
     client: &Client,
     scope: &[String],
@@ -230,14 +255,12 @@ pub fn start_session_for(
     now: i64,
 ) -> Result<(IssuedTokens, String)> {
     let amr = &sign_in.amr;
-    let ttl = client
-        .refresh_token_ttl
-        .unwrap_or(state.settings.refresh_token_ttl);
+    let ttl = client.refresh_token_ttl.unwrap_or(issuer.refresh_ttl);
     let sid = uuid::Uuid::new_v4().to_string();
     let expires_at = now + ttl;
     let refresh = client
         .allows_grant(crate::clients::grant::REFRESH_TOKEN)
-        .then(|| refresh_token_parts(state, &user.id, &sid, &client.client_id, expires_at, now));
+        .then(|| refresh_token_parts(issuer, &user.id, &sid, &client.client_id, expires_at, now));
     let session = Session {
         id: sid,
         user_id: user.id.clone(),
@@ -262,7 +285,7 @@ pub fn start_session_for(
     };
     sessions::insert(conn, &session)?;
     let (access_token, expires_in) = sign_user_access_token(
-        state,
+        issuer,
         user.into(),
         client,
         &session,
@@ -272,15 +295,15 @@ pub fn start_session_for(
     )?;
     let id_token = crate::oidc::id_token::issue(
         conn,
-        &state.keys,
-        &state.settings.issuer,
+        issuer.keys,
+        issuer.issuer,
         &crate::oidc::id_token::Subject {
             user,
             client_id: &client.client_id,
             alg: client.signing_alg(),
             session: &session,
             scope: &session.scope,
-            access_ttl: access_ttl_for(state, client),
+            access_ttl: access_ttl_for(issuer, client),
             nonce: sign_in.nonce.as_deref(),
             at_hash_of: sign_in.code_flow.then_some(access_token.as_str()),
         },
@@ -288,7 +311,7 @@ pub fn start_session_for(
     )?;
     let refresh_token = refresh
         .map(|(claims, _)| {
-            state
+            issuer
                 .keys
                 .sign(TokenKind::Refresh, client.signing_alg(), &claims)
         })

@@ -2,11 +2,10 @@
 //! hasher's bounded pool between two short database steps: [`prepare`] finds the client and
 //! user, [`check`] verifies the password, [`complete`] records the outcome and issues tokens.
 
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::clients::{grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
-use crate::grants::{resolve_scope, start_session, IssuedTokens, RequestContext};
+use crate::grants::{resolve_scope, start_session, IssuedTokens, Issuer, Policy, RequestContext};
 use crate::lockout::{self, Subject};
 use crate::passwords::PasswordHasher;
 use crate::store::users::{self, User};
@@ -44,15 +43,15 @@ impl std::fmt::Debug for Verdict {
 /// locked account (or a locked unknown name) before any hashing.
 pub fn prepare(
     conn: &mut DbConnection,
-    state: &AppState,
+    policy: &Policy<'_>,
     credentials: &ClientCredentials,
     username: &str,
     scope: Option<&str>,
     now: i64,
 ) -> Result<Attempt> {
-    let client = state
-        .client_cache
-        .authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = policy
+        .clients
+        .authenticate(conn, credentials, policy.scopes)?;
     if !client.allows_grant(grant::PASSWORD) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the password grant".into(),
@@ -61,7 +60,7 @@ pub fn prepare(
     let allowed = crate::oidc::allowed_scopes(&client.scopes, client.signs_users_in(), scope);
     let scope = resolve_scope(scope, &allowed)?;
     let user = users::find_by_username(conn, username)?;
-    let subject = Subject::for_login(&state.master_key, user.as_ref(), username);
+    let subject = Subject::for_login(policy.master_key, user.as_ref(), username);
     lockout::refuse_if_locked(conn, &subject, now)?;
     Ok(Attempt {
         client,
@@ -99,7 +98,8 @@ pub fn check(hasher: &PasswordHasher, user: Option<&User>, password: &str) -> Ve
 /// records a failure, or starts the session and issues tokens.
 pub fn complete(
     conn: &mut DbConnection,
-    state: &AppState,
+    issuer: &Issuer<'_>,
+    policy: &Policy<'_>,
     attempt: Attempt,
     verdict: Verdict,
     context: &RequestContext,
@@ -107,9 +107,15 @@ pub fn complete(
 ) -> Result<IssuedTokens> {
     let client = attempt.client.clone();
     let scope = attempt.scope.clone();
-    complete_with(conn, state, attempt, verdict, context, now, |conn, user| {
-        start_session(conn, state, user, &client, &scope, &["pwd"], context, now)
-    })
+    complete_with(
+        conn,
+        policy,
+        attempt,
+        verdict,
+        context,
+        now,
+        |conn, user| start_session(conn, issuer, user, &client, &scope, &["pwd"], context, now),
+    )
 }
 
 /// Step three with what a successful login makes left to the caller: the token endpoint
@@ -119,7 +125,7 @@ pub fn complete(
 /// success.
 pub fn complete_with<T>(
     conn: &mut DbConnection,
-    state: &AppState,
+    policy: &Policy<'_>,
     attempt: Attempt,
     verdict: Verdict,
     context: &RequestContext,
@@ -132,7 +138,7 @@ pub fn complete_with<T>(
         _ => {
             lockout::record_failure(
                 conn,
-                state,
+                &policy.lockout,
                 &attempt.subject,
                 &client_id,
                 context.ip.clone(),

@@ -8,25 +8,25 @@
 //! changes nothing does a transaction work out why (reuse, grace, a revoked session, a
 //! token still in the legacy `refresh_tokens` table).
 
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::clients::{grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{
-    refresh_token_parts, resolve_scope, sign_user_access_token, IssuedTokens, RequestContext,
-    TokenSubject,
+    refresh_token_parts, resolve_scope, sign_user_access_token, IssuedTokens, Issuer, Policy,
+    RequestContext, TokenSubject,
 };
+use crate::metrics::Metrics;
 use crate::store::refresh_tokens::{self, RefreshToken};
 use crate::store::sessions::{self, Rotation, Session};
 use crate::store::users::{self, User};
 use crate::store::{self, DbConnection};
 use crate::tokens::claims::{refresh_audience, RefreshClaims};
-use crate::tokens::keyring::{TokenKind, VerifyError};
+use crate::tokens::keyring::{KeyRing, TokenKind, VerifyError};
 
 const INVALID: &str = "refresh token is invalid, expired or revoked";
 
-/// Verifies a refresh token's signature and claims, reloading keys once (rate-limited) if
-/// its `kid` is unknown.
+/// Verifies a refresh token's signature and claims (`iss` the ring's issuer), reloading keys
+/// once (rate-limited) if its `kid` is unknown.
 ///
 /// `aud` is the token endpoint (SPEC §6.1). Tokens issued before that change carry the
 /// issuer instead, and stay accepted here: tessera's own endpoints also demand `typ`
@@ -37,28 +37,15 @@ const INVALID: &str = "refresh token is invalid, expired or revoked";
 /// legacy `refresh_tokens` table removes it (docs/operations.md).
 pub fn verify(
     conn: &mut DbConnection,
-    state: &AppState,
+    keys: &KeyRing,
     token: &str,
 ) -> Result<RefreshClaims, VerifyError> {
-    let issuer = state.settings.issuer.as_str();
+    let issuer = keys.issuer();
     let endpoint = refresh_audience(issuer);
     let audiences = [endpoint.as_str(), issuer];
-    match state
-        .keys
-        .verify_audiences::<RefreshClaims>(token, TokenKind::Refresh, &audiences)
-    {
-        Err(VerifyError::UnknownKid)
-            if state.keys.may_reload(std::time::Duration::from_secs(1)) =>
-        {
-            if let Ok(rows) = store::signing_keys::list(conn) {
-                let _ = state.keys.refresh(rows, crate::tokens::now_ms());
-            }
-            state
-                .keys
-                .verify_audiences(token, TokenKind::Refresh, &audiences)
-        }
-        other => other,
-    }
+    crate::tokens::verify_reloading(Some(conn), keys, |keys| {
+        keys.verify_audiences::<RefreshClaims>(token, TokenKind::Refresh, &audiences)
+    })
 }
 
 /// The key that seals a successor token: derived from the presented token's `jti`, which the
@@ -92,13 +79,11 @@ enum Successor {
 }
 
 impl Successor {
-    fn sign(self, state: &AppState, client: &Client) -> Result<String> {
+    fn sign(self, keys: &KeyRing, client: &Client) -> Result<String> {
         match self {
             Successor::Signed(token) => Ok(token),
             Successor::Unsigned(claims) => {
-                Ok(state
-                    .keys
-                    .sign(TokenKind::Refresh, client.signing_alg(), &claims)?)
+                Ok(keys.sign(TokenKind::Refresh, client.signing_alg(), &claims)?)
             }
         }
     }
@@ -107,22 +92,23 @@ impl Successor {
 /// Exchanges a refresh token for a new access token and a new refresh token.
 pub fn exchange(
     conn: &mut DbConnection,
-    state: &AppState,
+    issuer: &Issuer<'_>,
+    policy: &Policy<'_>,
     credentials: &ClientCredentials,
     token: &str,
     scope: Option<&str>,
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
-    let client = state
-        .client_cache
-        .authenticate(conn, credentials, &state.settings.scopes)?;
+    let client = policy
+        .clients
+        .authenticate(conn, credentials, policy.scopes)?;
     if !client.allows_grant(grant::REFRESH_TOKEN) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the refresh_token grant".into(),
         ));
     }
-    let claims = verify(conn, state, token).map_err(|e| match e {
+    let claims = verify(conn, issuer.keys, token).map_err(|e| match e {
         VerifyError::Expired => Error::InvalidGrant("refresh token expired".into()),
         _ => Error::InvalidGrant(INVALID.into()),
     })?;
@@ -134,11 +120,11 @@ pub fn exchange(
     let presented_hash = crate::crypto::sha256_hex(claims.jti.as_bytes());
     let grace = client
         .refresh_reuse_grace
-        .unwrap_or(state.settings.refresh_reuse_grace);
+        .unwrap_or(policy.refresh_reuse_grace);
     // The successor's claims follow from the presented token's: same subject, session and
     // client, and `exp` is the session's absolute end in both.
     let (successor_claims, successor_hash) = refresh_token_parts(
-        state,
+        issuer,
         &claims.sub,
         &claims.sid,
         &claims.client_id,
@@ -148,9 +134,10 @@ pub fn exchange(
     // Within a grace period the successor is kept sealed in the session row, so it must be
     // signed before the write; otherwise it is signed after it.
     let (successor, sealed) = if grace > 0 {
-        let token = state
-            .keys
-            .sign(TokenKind::Refresh, client.signing_alg(), &successor_claims)?;
+        let token =
+            issuer
+                .keys
+                .sign(TokenKind::Refresh, client.signing_alg(), &successor_claims)?;
         let sealed = crate::crypto::seal_with(
             &successor_key(&claims.jti),
             "refresh successor",
@@ -166,8 +153,7 @@ pub fn exchange(
         successor_hash: &successor_hash,
         successor_sealed: sealed.as_deref(),
         now,
-        idle_since: state
-            .settings
+        idle_since: policy
             .session_idle_timeout
             .map_or(i64::MIN, |idle| now - idle),
     };
@@ -183,9 +169,9 @@ pub fn exchange(
                 roles: &rotated.subject_roles,
                 attributes: &rotated.subject_attributes,
             };
-            let refresh_token = successor.sign(state, &client)?;
+            let refresh_token = successor.sign(issuer.keys, &client)?;
             let (access_token, expires_in) = sign_user_access_token(
-                state,
+                issuer,
                 subject,
                 &client,
                 &rotated.session,
@@ -195,8 +181,8 @@ pub fn exchange(
             )?;
             let id_token = crate::oidc::id_token::on_refresh(
                 conn,
-                &state.keys,
-                &state.settings.issuer,
+                issuer.keys,
+                issuer.issuer,
                 expires_in,
                 (&client.client_id, client.signing_alg()),
                 &rotated.session,
@@ -221,7 +207,7 @@ pub fn exchange(
         let outcome = store::transaction(conn, |conn| {
             attempt(
                 conn,
-                state,
+                policy,
                 &client,
                 &claims,
                 &rotation,
@@ -233,9 +219,9 @@ pub fn exchange(
         })?;
         match outcome {
             Outcome::Issued(done) => {
-                let refresh_token = done.successor.sign(state, &client)?;
+                let refresh_token = done.successor.sign(issuer.keys, &client)?;
                 let (access_token, expires_in) = sign_user_access_token(
-                    state,
+                    issuer,
                     (&done.user).into(),
                     &client,
                     &done.session,
@@ -245,8 +231,8 @@ pub fn exchange(
                 )?;
                 let id_token = crate::oidc::id_token::on_refresh(
                     conn,
-                    &state.keys,
-                    &state.settings.issuer,
+                    issuer.keys,
+                    issuer.issuer,
                     expires_in,
                     (&client.client_id, client.signing_alg()),
                     &done.session,
@@ -275,7 +261,7 @@ pub fn exchange(
 #[allow(clippy::too_many_arguments)]
 fn attempt(
     conn: &mut DbConnection,
-    state: &AppState,
+    policy: &Policy<'_>,
     client: &Client,
     claims: &RefreshClaims,
     rotation: &Rotation<'_>,
@@ -285,7 +271,7 @@ fn attempt(
     context: &RequestContext,
 ) -> Result<Outcome> {
     let now = rotation.now;
-    let session = live_session(conn, state, &claims.sid, now)?;
+    let session = live_session(conn, policy.session_idle_timeout, &claims.sid, now)?;
     let user =
         users::find(conn, &session.user_id)?.ok_or_else(|| Error::InvalidGrant(INVALID.into()))?;
     if user.disabled {
@@ -324,7 +310,7 @@ fn attempt(
                 let token = open_successor(&claims.jti, sealed)?;
                 return issued(session, user, Successor::Signed(token));
             }
-            reuse(conn, state, client, &session, &user, context, now)
+            reuse(conn, policy.metrics, client, &session, &user, context, now)
         }
         None => {
             let Some(row) = refresh_tokens::find(conn, rotation.presented_hash)?
@@ -338,7 +324,7 @@ fn attempt(
                         return issued(session, user, Successor::Signed(token));
                     }
                 }
-                return reuse(conn, state, client, &session, &user, context, now);
+                return reuse(conn, policy.metrics, client, &session, &user, context, now);
             }
             // The session's first refresh since the upgrade: its state moves onto its row,
             // and its rows in the legacy table go.
@@ -354,7 +340,7 @@ fn attempt(
 /// A spent token presented again: the session is revoked and the event audited.
 fn reuse(
     conn: &mut DbConnection,
-    state: &AppState,
+    metrics: &Metrics,
     client: &Client,
     session: &Session,
     user: &User,
@@ -363,8 +349,8 @@ fn reuse(
 ) -> Result<Outcome> {
     let ended = sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
     crate::session_end::sessions_ended(conn, &ended, now)?;
-    state.metrics.refresh_reuse.inc();
-    state.metrics.revocations.inc();
+    metrics.refresh_reuse.inc();
+    metrics.revocations.inc();
     audit::record(
         conn,
         Event::new(kind::REFRESH_REUSE)
@@ -381,10 +367,11 @@ fn reuse(
     Ok(Outcome::Reused)
 }
 
-/// The session if it is neither revoked, past its absolute end, nor idle too long.
+/// The session if it is neither revoked, past its absolute end, nor idle longer than
+/// `idle_timeout`.
 fn live_session(
     conn: &mut DbConnection,
-    state: &AppState,
+    idle_timeout: Option<i64>,
     session_id: &str,
     now: i64,
 ) -> Result<Session> {
@@ -396,7 +383,7 @@ fn live_session(
     if session.expires_at <= now {
         return Err(Error::InvalidGrant("session expired".into()));
     }
-    if let Some(idle) = state.settings.session_idle_timeout {
+    if let Some(idle) = idle_timeout {
         if session.last_used_at + idle <= now {
             return Err(Error::InvalidGrant("session expired".into()));
         }
@@ -431,14 +418,15 @@ fn legacy_successor(
 }
 
 /// For introspection: the user and session behind a refresh token that can still be used
-/// (its session live, and it the session's current token).
+/// (its session live, not idle longer than `idle_timeout`, and it the session's current
+/// token).
 pub fn usable(
     conn: &mut DbConnection,
-    state: &AppState,
+    idle_timeout: Option<i64>,
     claims: &RefreshClaims,
     now: i64,
 ) -> Result<Option<(User, Session)>> {
-    let Ok(session) = live_session(conn, state, &claims.sid, now) else {
+    let Ok(session) = live_session(conn, idle_timeout, &claims.sid, now) else {
         return Ok(None);
     };
     let hash = crate::crypto::sha256_hex(claims.jti.as_bytes());

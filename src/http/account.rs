@@ -7,7 +7,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::{self, rfc3339};
 use crate::admin::Page;
-use crate::app::AppState;
 use crate::audit::{self, kind, Event};
 use crate::error::Error;
 use crate::grants::RequestContext;
@@ -21,6 +20,7 @@ use crate::http::token::limit_attempts;
 use crate::http::{authenticate, blocking};
 use crate::lockout::{self, Subject};
 use crate::sessions::{self, SessionView};
+use crate::state::AppState;
 use crate::store::users;
 
 /// The registration body.
@@ -462,7 +462,7 @@ pub async fn count_failed_check(
     blocking(state, move |conn, state| {
         lockout::record_failure(
             conn,
-            state,
+            &state.lockout_policy(),
             &Subject::account(&user_id),
             &client_id,
             ip,

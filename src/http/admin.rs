@@ -10,7 +10,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::{self, UserChanges, UserView};
 use crate::admin::{self, AuditQuery, AuditView, KeyView, Page};
-use crate::app::AppState;
 use crate::clients::{Client, ClientPatch, ClientWithSecret, NewClient};
 use crate::error::Error;
 use crate::http::account::PageQuery;
@@ -22,6 +21,7 @@ use crate::http::openapi::responses::{
 };
 use crate::http::{admin_operator, blocking};
 use crate::sessions::SessionView;
+use crate::state::AppState;
 
 fn json_ok(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok()
@@ -670,7 +670,7 @@ pub async fn list_keys(
 ) -> Result<HttpResponse, Error> {
     admin_operator(&req)?;
     let keys = blocking(&state, move |conn, state| {
-        admin::list_keys(conn, state, crate::tokens::now_ms())
+        admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())
     })
     .await?;
     Ok(json_ok(Page {
@@ -720,12 +720,22 @@ pub async fn rotate_keys(
     query: web::Query<RotateQuery>,
 ) -> Result<HttpResponse, Error> {
     let operator = admin_operator(&req)?;
-    let alg = admin::configured_alg(&state, query.into_inner().alg.as_deref())?;
+    let alg = admin::configured_alg(
+        &state.settings.signing_algs,
+        query.into_inner().alg.as_deref(),
+    )?;
     let (rotated, keys) = blocking(&state, move |conn, state| {
-        let rotated = admin::rotate_keys(conn, state, &operator, alg)?;
+        let rotated = admin::rotate_keys(
+            conn,
+            &state.keys,
+            &state.key_policy,
+            &state.master_key,
+            &operator,
+            alg,
+        )?;
         Ok((
             rotated,
-            admin::list_keys(conn, state, crate::tokens::now_ms())?,
+            admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())?,
         ))
     })
     .await?;
@@ -771,7 +781,14 @@ pub async fn retire_key(
     let operator = admin_operator(&req)?;
     let kid = path.into_inner();
     blocking(&state, move |conn, state| {
-        admin::retire_key(conn, state, &kid, &operator)
+        admin::retire_key(
+            conn,
+            &state.keys,
+            &state.key_policy,
+            &state.master_key,
+            &kid,
+            &operator,
+        )
     })
     .await?;
     Ok(no_content())

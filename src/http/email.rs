@@ -8,7 +8,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::http::account::check_password_of;
 use crate::http::error::ErrorBody;
@@ -19,6 +18,7 @@ use crate::http::openapi::responses::{
 use crate::http::{authenticate, blocking};
 use crate::recovery::{self, Lookup, MailContext};
 use crate::sessions;
+use crate::state::AppState;
 
 /// The one answer of `POST /password/forgot`, whatever was found.
 pub const FORGOT_ANSWER: &str = r#"{"status":"accepted","message":"If an account matches and has an email address, a link to reset its password is on its way."}"#;

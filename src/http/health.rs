@@ -4,9 +4,9 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::http::openapi::responses::{OtherError, Unavailable};
+use crate::state::AppState;
 
 /// `{"status":"ok"}` or `{"status":"ready"}`.
 #[derive(Serialize, ToSchema)]

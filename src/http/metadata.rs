@@ -5,9 +5,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::clients::grant;
 use crate::http::openapi::responses::OtherError;
+use crate::state::AppState;
 
 /// Authorization server metadata (RFC 8414).
 #[derive(Serialize, ToSchema)]

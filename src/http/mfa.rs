@@ -7,7 +7,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::http::account::{check_password_of, count_failed_check};
 use crate::http::error::ErrorBody;
@@ -19,6 +18,7 @@ use crate::http::openapi::responses::{
 use crate::http::{admin_operator, authenticate, blocking};
 use crate::mfa;
 use crate::sessions;
+use crate::state::AppState;
 
 /// A pending TOTP enrolment.
 #[derive(Serialize, ToSchema)]
@@ -76,7 +76,7 @@ pub async fn enrol(
         .ok_or_else(|| Error::InvalidRequest("missing `password`".into()))?;
     let user = verify_password(&req, &state, &claims, password).await?;
     let enrolment = blocking(&state, move |conn, state| {
-        mfa::begin_enrolment(conn, state, &user, crate::now())
+        mfa::begin_enrolment(conn, &state.master_key, &user, crate::now())
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -156,7 +156,7 @@ pub async fn confirm(
         let user = sessions::token_user(conn, &claims)?;
         mfa::confirm_enrolment(
             conn,
-            state,
+            &state.master_key,
             &user.id,
             &otp,
             claims.sid.as_deref(),
@@ -246,7 +246,7 @@ pub async fn disable(
         (None, Some(otp)) => {
             let (user_id, ip) = (user.id.clone(), ip.clone());
             blocking(&state, move |conn, state| {
-                mfa::disable_with_otp(conn, state, &user_id, &otp, ip, crate::now())
+                mfa::disable_with_otp(conn, &state.master_key, &user_id, &otp, ip, crate::now())
             })
             .await?
         }

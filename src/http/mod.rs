@@ -24,9 +24,9 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Condition, Logger, Next};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::sessions::{check_live, token_error, verify_access};
+use crate::state::AppState;
 use crate::store::DbConnection;
 use crate::tokens::claims::AccessClaims;
 use crate::tokens::keyring::VerifyError;
@@ -75,11 +75,11 @@ pub async fn authenticate_token(
     state: &web::Data<AppState>,
     token: String,
 ) -> Result<AccessClaims, Error> {
-    let claims = match verify_access(None, state, &token) {
+    let claims = match verify_access(None, &state.keys, &token) {
         Ok(claims) => claims,
         Err(VerifyError::UnknownKid) => {
             blocking(state, move |conn, state| {
-                verify_access(Some(conn), state, &token).map_err(token_error)
+                verify_access(Some(conn), &state.keys, &token).map_err(token_error)
             })
             .await?
         }
@@ -138,7 +138,7 @@ pub async fn admin_authority(
     let checked = claims.clone();
     blocking(state, move |conn, _| {
         let user = crate::sessions::token_user(conn, &checked)?;
-        if crate::grants::user_roles(&user)
+        if crate::accounts::user_roles(&user)
             .iter()
             .any(|r| r == "admin")
         {

@@ -9,7 +9,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::app::AppState;
 use crate::clients;
 use crate::error::Error;
 use crate::http::blocking;
@@ -17,6 +16,7 @@ use crate::http::error::ErrorBody;
 use crate::http::extract::client_credentials;
 use crate::http::openapi::responses::{InvalidClient, OtherError, RateLimited, Unavailable};
 use crate::revocation_feed::{self, Item, Page, MAX_PAGE};
+use crate::state::AppState;
 
 /// The longest `wait`, in seconds.
 const MAX_WAIT: u64 = 30;

@@ -6,7 +6,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::clients::grant;
 use crate::error::Error;
 use crate::grants::{self, IssuedTokens, RequestContext};
@@ -17,6 +16,7 @@ use crate::http::openapi::responses::{
     InvalidClient, OtherError, PayloadTooLarge, RateLimited, Unavailable, UnsupportedMediaType,
 };
 use crate::http::{blocking, ok_empty};
+use crate::state::AppState;
 
 /// The grant types of `POST /oauth/token`. Only describes `TokenForm::grant_type` in the
 /// OpenAPI document; the handler matches on `clients::grant`.
@@ -161,7 +161,7 @@ pub async fn issue_token(
             let attempt = blocking(&state, move |conn, state| {
                 grants::password::prepare(
                     conn,
-                    state,
+                    &state.grant_policy(),
                     &credentials,
                     &username,
                     scope.as_deref(),
@@ -175,7 +175,15 @@ pub async fn issue_token(
                 .run(move |hasher| grants::password::check(hasher, user.as_ref(), &password))
                 .await?;
             blocking(&state, move |conn, state| {
-                grants::password::complete(conn, state, attempt, verdict, &context, now)
+                grants::password::complete(
+                    conn,
+                    &state.issuer(),
+                    &state.grant_policy(),
+                    attempt,
+                    verdict,
+                    &context,
+                    now,
+                )
             })
             .await
         }
@@ -193,7 +201,8 @@ pub async fn issue_token(
             blocking(&state, move |conn, state| {
                 grants::refresh_token::exchange(
                     conn,
-                    state,
+                    &state.issuer(),
+                    &state.grant_policy(),
                     &credentials,
                     &refresh_token,
                     scope.as_deref(),
@@ -210,7 +219,8 @@ pub async fn issue_token(
             blocking(&state, move |conn, state| {
                 grants::mfa_otp::complete(
                     conn,
-                    state,
+                    &state.issuer(),
+                    &state.grant_policy(),
                     &credentials,
                     &mfa_token,
                     &otp,
@@ -227,7 +237,8 @@ pub async fn issue_token(
             blocking(&state, move |conn, state| {
                 grants::authorization_code::exchange(
                     conn,
-                    state,
+                    &state.issuer(),
+                    &state.grant_policy(),
                     &credentials,
                     &grants::authorization_code::Exchange {
                         code: &code,
@@ -243,7 +254,14 @@ pub async fn issue_token(
         grant::CLIENT_CREDENTIALS => {
             let scope = form.scope;
             blocking(&state, move |conn, state| {
-                grants::client_credentials::issue(conn, state, &credentials, scope.as_deref(), now)
+                grants::client_credentials::issue(
+                    conn,
+                    &state.issuer(),
+                    &state.grant_policy(),
+                    &credentials,
+                    scope.as_deref(),
+                    now,
+                )
             })
             .await
         }
@@ -404,7 +422,7 @@ pub async fn revoke(
             .authenticate(conn, &credentials, &state.settings.scopes)?;
         crate::sessions::revoke_token(
             conn,
-            state,
+            &state.keys,
             &client,
             &token,
             hint.as_deref(),
@@ -496,7 +514,13 @@ pub async fn introspect(
                 "introspection requires a confidential client".into(),
             ));
         }
-        crate::sessions::introspect(conn, state, &token, crate::now())
+        crate::sessions::introspect(
+            conn,
+            &state.keys,
+            state.settings.session_idle_timeout,
+            &token,
+            crate::now(),
+        )
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore, SemaphorePermit};
 
-use crate::app::AppState;
 use crate::error::Result;
 use crate::revocation_feed::cursor::CursorKey;
 use crate::revocation_feed::{Lifetimes, Page, MAX_PAGE};
@@ -179,14 +178,15 @@ impl Feed {
     }
 }
 
-/// Starts the instance's poller thread; it ends when the state is dropped.
-pub fn spawn_poller(state: Weak<AppState>) -> std::io::Result<()> {
+/// Starts the instance's poller thread, reading through `db`; it ends when the feed is
+/// dropped (with the instance's state).
+pub fn spawn_poller(feed: Weak<Feed>, db: DbPool) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("tessera-feed".into())
         .spawn(move || loop {
             std::thread::sleep(POLL_INTERVAL);
-            let Some(state) = state.upgrade() else { break };
-            state.feed.poll(&state.db);
+            let Some(feed) = feed.upgrade() else { break };
+            feed.poll(&db);
         })
         .map(|_| ())
 }

@@ -1,5 +1,5 @@
 //! The `login_failures` table: failed logins counted per presented username that has no
-//! account, by keyed hash (see `crate::lockout`).
+//! account, by keyed hash (the rule that counts them is the `lockout` module's).
 
 use diesel::prelude::*;
 

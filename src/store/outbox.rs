@@ -1,6 +1,6 @@
 //! The `outbox` table: messages waiting for a background worker, their claims (leases),
 //! and what became of them. It knows rows and statements; when to retry and whom to hand a
-//! message to is `crate::outbox`'s business.
+//! message to is the `outbox` module's business.
 
 use diesel::prelude::*;
 

@@ -13,7 +13,7 @@ use crate::store::{self, DbConnection, Lock};
 use crate::tokens::algs::SigningAlg;
 use crate::tokens::keygen::KeySource;
 use crate::tokens::keygen::{self, NewKeyPair, PublicParts};
-use crate::tokens::keyring::{classify, seal_context, KeyStatus};
+use crate::tokens::keyring::{classify, seal_context, KeyRing, KeyStatus};
 
 /// What the lifecycle needs to know.
 #[derive(Debug, Clone)]
@@ -385,4 +385,17 @@ pub fn retire(
         log::warn!("retired signing key {kid}");
         Ok(Retired::Done)
     })
+}
+
+/// Brings the ring in line with the table: makes keys that are due (first key, staging) and
+/// reloads the ring. `true` when the ring changed.
+pub fn sync(
+    conn: &mut DbConnection,
+    ring: &KeyRing,
+    policy: &KeyPolicy,
+    master_key: &MasterKey,
+) -> Result<bool> {
+    ensure_keys(conn, policy, master_key, crate::tokens::now_ms())?;
+    let rows = signing_keys::list(conn)?;
+    ring.refresh(rows, crate::tokens::now_ms())
 }

@@ -217,7 +217,7 @@ both_backends! {
         {
             let mut settings = test_settings(database.clone());
             settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone());
-            let state = tessera::app::AppState::open(settings).unwrap();
+            let state = tessera::state::AppState::open(settings).unwrap();
             let hash = state.hasher.hash(PASSWORD).unwrap();
             let mut conn = state.db.get().unwrap();
             for i in 0..USERS {

@@ -10,9 +10,10 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use tessera::app::{AppState, Application};
+use tessera::app::Application;
 use tessera::config::{MasterKeySource, Settings};
 use tessera::passwords::Argon2Params;
+use tessera::state::AppState;
 use tessera::store::DatabaseUrl;
 use tessera::tokens::keygen::KeySource;
 

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use proptest::prelude::*;
-use tessera::app::AppState;
+use tessera::state::AppState;
 use tessera::tokens::claims::{AccessClaims, RefreshClaims};
 use tessera::tokens::keyring::TokenKind;
 

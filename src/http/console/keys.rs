@@ -72,7 +72,7 @@ fn timelines(keys: &[KeyView]) -> Vec<Value> {
 
 async fn keys_page(console: &Console, flash: Flash, status: StatusCode) -> HttpResponse {
     let loaded = blocking(&console.page.state, move |conn, state| {
-        admin::list_keys(conn, state, crate::tokens::now_ms())
+        admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())
     })
     .await;
     let keys = match loaded {
@@ -207,10 +207,17 @@ pub async fn act(
     let outcome = match form.action.as_deref() {
         Some("rotate") => {
             let alg = form.alg.filter(|a| !a.is_empty());
-            let result = match admin::configured_alg(&state, alg.as_deref()) {
+            let result = match admin::configured_alg(&state.settings.signing_algs, alg.as_deref()) {
                 Ok(alg) => {
                     blocking(&state, move |conn, state| {
-                        admin::rotate_keys(conn, state, &operator, alg)
+                        admin::rotate_keys(
+                            conn,
+                            &state.keys,
+                            &state.key_policy,
+                            &state.master_key,
+                            &operator,
+                            alg,
+                        )
                     })
                     .await
                 }
@@ -223,7 +230,7 @@ pub async fn act(
             if form.confirm.as_deref() != Some("yes") {
                 let lookup = kid.clone();
                 let found = blocking(&state, move |conn, state| {
-                    let keys = admin::list_keys(conn, state, crate::tokens::now_ms())?;
+                    let keys = admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())?;
                     Ok(keys.into_iter().find(|k| {
                         k.kid == lookup
                             && matches!(
@@ -253,7 +260,14 @@ pub async fn act(
                 }
             } else {
                 let result = blocking(&state, move |conn, state| {
-                    admin::retire_key(conn, state, &kid, &operator)
+                    admin::retire_key(
+                        conn,
+                        &state.keys,
+                        &state.key_policy,
+                        &state.master_key,
+                        &kid,
+                        &operator,
+                    )
                 })
                 .await;
                 Outcome::of(&console, result, |_| "/console/keys?done=retired".into())

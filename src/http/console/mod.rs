@@ -113,7 +113,7 @@ impl Flash {
     }
 }
 
-fn cookie_value(state: &crate::app::AppState, name: &str, value: &str, max_age: i64) -> String {
+fn cookie_value(state: &crate::state::AppState, name: &str, value: &str, max_age: i64) -> String {
     let mut text =
         format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={max_age}");
     if state.settings.cookie_secure {
@@ -247,7 +247,8 @@ impl Console {
             let refreshed = blocking(&state, move |conn, state| {
                 grants::refresh_token::exchange(
                     conn,
-                    state,
+                    &state.issuer(),
+                    &state.grant_policy(),
                     &console_credentials(),
                     &refresh_token,
                     None,
@@ -631,7 +632,8 @@ pub async fn callback(
     let exchanged = blocking(&state, move |conn, state| {
         grants::authorization_code::exchange(
             conn,
-            state,
+            &state.issuer(),
+            &state.grant_policy(),
             &console_credentials(),
             &grants::authorization_code::Exchange {
                 code: &code,
@@ -669,7 +671,7 @@ pub async fn callback(
             let client = crate::clients::Client::console(Some(&state.settings.issuer));
             crate::sessions::revoke_token(
                 conn,
-                state,
+                &state.keys,
                 &client,
                 &refresh_token,
                 Some("refresh_token"),
@@ -749,7 +751,7 @@ pub async fn logout(
             let client = crate::clients::Client::console(Some(&state.settings.issuer));
             crate::sessions::revoke_token(
                 conn,
-                state,
+                &state.keys,
                 &client,
                 &tokens.refresh_token,
                 Some("refresh_token"),

@@ -265,7 +265,7 @@ pub async fn account_action(
             match checked {
                 Ok(()) => {
                     let result = blocking(&state, move |conn, state| {
-                        crate::mfa::begin_enrolment(conn, state, &user, crate::now())
+                        crate::mfa::begin_enrolment(conn, &state.master_key, &user, crate::now())
                     })
                     .await;
                     match result {
@@ -288,7 +288,7 @@ pub async fn account_action(
             let result = blocking(&state, move |conn, state| {
                 crate::mfa::confirm_enrolment(
                     conn,
-                    state,
+                    &state.master_key,
                     &user_id,
                     &otp,
                     Some(&keep),
@@ -412,7 +412,7 @@ pub async fn account_action(
 )]
 pub async fn list_consents(
     req: HttpRequest,
-    state: web::Data<crate::app::AppState>,
+    state: web::Data<crate::state::AppState>,
 ) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
     let items = blocking(&state, move |conn, _| {
@@ -447,7 +447,7 @@ pub async fn list_consents(
 )]
 pub async fn withdraw_consent(
     req: HttpRequest,
-    state: web::Data<crate::app::AppState>,
+    state: web::Data<crate::state::AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;

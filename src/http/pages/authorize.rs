@@ -37,7 +37,12 @@ async fn check(page: &PageContext, query: &str) -> Checked {
     let request = AuthorizationRequest::parse(query);
     let checked = request.clone();
     let target = blocking(&page.state, move |conn, state| {
-        Ok(authorize::check_target(conn, state, &checked))
+        Ok(authorize::check_target(
+            conn,
+            &state.settings.scopes,
+            &state.settings.issuer,
+            &checked,
+        ))
     })
     .await;
     let target = match target {

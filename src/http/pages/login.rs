@@ -178,7 +178,7 @@ pub async fn login(
             let outcome = blocking(&state, move |conn, state| {
                 grants::mfa_otp::complete_with(
                     conn,
-                    state,
+                    &state.grant_policy(),
                     &credentials,
                     &token,
                     &otp,
@@ -187,7 +187,7 @@ pub async fn login(
                     |conn, user, _, _| {
                         browser_session::start(
                             conn,
-                            state,
+                            state.settings.browser_session_ttl,
                             user,
                             &grants::mfa_otp::AMR,
                             &context,
@@ -219,7 +219,14 @@ pub async fn login(
             let password = form.password.unwrap_or_default();
             let lookup = username.clone();
             let attempt = blocking(&state, move |conn, state| {
-                grants::password::prepare(conn, state, &credentials, &lookup, None, now)
+                grants::password::prepare(
+                    conn,
+                    &state.grant_policy(),
+                    &credentials,
+                    &lookup,
+                    None,
+                    now,
+                )
             })
             .await;
             match attempt {
@@ -235,13 +242,20 @@ pub async fn login(
                     blocking(&state, move |conn, state| {
                         grants::password::complete_with(
                             conn,
-                            state,
+                            &state.grant_policy(),
                             attempt,
                             verdict,
                             &context,
                             now,
                             |conn, user| {
-                                browser_session::start(conn, state, user, &["pwd"], &context, now)
+                                browser_session::start(
+                                    conn,
+                                    state.settings.browser_session_ttl,
+                                    user,
+                                    &["pwd"],
+                                    &context,
+                                    now,
+                                )
                             },
                         )
                     })
@@ -488,7 +502,14 @@ pub async fn signup(
                     .ip(context.ip.clone()),
                 now,
             )?;
-            browser_session::start(conn, state, &user, &["pwd"], &context, now)
+            browser_session::start(
+                conn,
+                state.settings.browser_session_ttl,
+                &user,
+                &["pwd"],
+                &context,
+                now,
+            )
         })
     })
     .await;

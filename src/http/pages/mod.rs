@@ -13,11 +13,11 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::{context, Environment, Value};
 
-use crate::app::AppState;
 use crate::browser_session::{self, BrowserSession};
 use crate::error::Error;
 use crate::http::blocking;
 use crate::http::browser::cookie;
+use crate::state::AppState;
 
 /// The browser session cookie.
 pub const SESSION_COOKIE: &str = "tessera_session";

@@ -9,13 +9,11 @@ use serde_json::{json, Value};
 use crate::accounts::{self, rfc3339, UserView};
 use crate::audit::{self, kind, Event};
 use crate::clients::{self, Client, ClientPatch, ClientWithSecret, NewClient, FIRST_PARTY};
-use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::sessions::{self, SessionView};
 use crate::store::audit::{self as audit_store, AuditFilter};
 use crate::store::{self, users, DbConnection};
 use crate::tokens::algs::SigningAlg;
-use crate::tokens::keyring::KeyRing;
 use crate::tokens::keyring::{classify, KeyStatus};
 use crate::tokens::rotation::{self, KeyPolicy, Operator, Retired};
 
@@ -392,21 +390,19 @@ pub fn configured_alg(configured: &[SigningAlg], name: Option<&str>) -> Result<O
 /// thread. Returns the new active kid of each rotated algorithm.
 pub fn rotate_keys(
     conn: &mut DbConnection,
-    keys: &KeyRing,
-    policy: &KeyPolicy,
-    master_key: &MasterKey,
+    keys: rotation::Keys<'_>,
     operator: &Operator,
     alg: Option<SigningAlg>,
 ) -> Result<Vec<(SigningAlg, String)>> {
     let rotated = rotation::rotate_now(
         conn,
-        policy,
-        master_key,
+        keys.policy,
+        keys.master_key,
         crate::tokens::now_ms(),
         operator,
         alg,
     )?;
-    rotation::sync(conn, keys, policy, master_key)?;
+    rotation::sync(conn, keys)?;
     Ok(rotated)
 }
 
@@ -434,22 +430,20 @@ pub fn rotation_summary(rotated: &[(SigningAlg, String)]) -> serde_json::Value {
 /// rotates first. Unknown (or already retired) kids are `not_found`.
 pub fn retire_key(
     conn: &mut DbConnection,
-    keys: &KeyRing,
-    policy: &KeyPolicy,
-    master_key: &MasterKey,
+    keys: rotation::Keys<'_>,
     kid: &str,
     operator: &Operator,
 ) -> Result<()> {
     match rotation::retire(
         conn,
-        policy,
-        master_key,
+        keys.policy,
+        keys.master_key,
         kid,
         crate::tokens::now_ms(),
         operator,
     )? {
         Retired::Done => {
-            rotation::sync(conn, keys, policy, master_key)?;
+            rotation::sync(conn, keys)?;
             Ok(())
         }
         Retired::NotFound => Err(Error::NotFound(format!("no live signing key `{kid}`"))),

@@ -419,25 +419,12 @@ fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
         )?),
         KeysCommand::Rotate { alg } => {
             let alg = admin::configured_alg(&state.settings.signing_algs, alg.as_deref())?;
-            let rotated = admin::rotate_keys(
-                &mut conn,
-                &state.keys,
-                &state.key_policy,
-                &state.master_key,
-                &cli_operator(),
-                alg,
-            )?;
+            let rotated =
+                admin::rotate_keys(&mut conn, state.signing_keys(), &cli_operator(), alg)?;
             print_json(&admin::rotation_summary(&rotated))
         }
         KeysCommand::Retire { kid } => {
-            admin::retire_key(
-                &mut conn,
-                &state.keys,
-                &state.key_policy,
-                &state.master_key,
-                &kid,
-                &cli_operator(),
-            )?;
+            admin::retire_key(&mut conn, state.signing_keys(), &kid, &cli_operator())?;
             print_json(&serde_json::json!({ "retired": kid }))
         }
     }

@@ -157,7 +157,16 @@ impl AppState {
 
     /// [`AppState::sync_keys`] on a connection the caller already holds.
     pub fn sync_keys_on(&self, conn: &mut store::DbConnection) -> Result<bool> {
-        rotation::sync(conn, &self.keys, &self.key_policy, &self.master_key)
+        rotation::sync(conn, self.signing_keys())
+    }
+
+    /// The signing keys with what changing them needs, for rotation and retirement.
+    pub fn signing_keys(&self) -> rotation::Keys<'_> {
+        rotation::Keys {
+            ring: &self.keys,
+            policy: &self.key_policy,
+            master_key: &self.master_key,
+        }
     }
 
     /// Reads the clients' change counter and forgets the cached clients if it moved.

@@ -725,14 +725,7 @@ pub async fn rotate_keys(
         query.into_inner().alg.as_deref(),
     )?;
     let (rotated, keys) = blocking(&state, move |conn, state| {
-        let rotated = admin::rotate_keys(
-            conn,
-            &state.keys,
-            &state.key_policy,
-            &state.master_key,
-            &operator,
-            alg,
-        )?;
+        let rotated = admin::rotate_keys(conn, state.signing_keys(), &operator, alg)?;
         Ok((
             rotated,
             admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())?,
@@ -781,14 +774,7 @@ pub async fn retire_key(
     let operator = admin_operator(&req)?;
     let kid = path.into_inner();
     blocking(&state, move |conn, state| {
-        admin::retire_key(
-            conn,
-            &state.keys,
-            &state.key_policy,
-            &state.master_key,
-            &kid,
-            &operator,
-        )
+        admin::retire_key(conn, state.signing_keys(), &kid, &operator)
     })
     .await?;
     Ok(no_content())

@@ -387,15 +387,19 @@ pub fn retire(
     })
 }
 
+/// What changing the signing keys needs: the in-memory ring to reload, the lifecycle policy
+/// and the master key that seals new keys.
+#[derive(Clone, Copy)]
+pub struct Keys<'a> {
+    pub ring: &'a KeyRing,
+    pub policy: &'a KeyPolicy,
+    pub master_key: &'a MasterKey,
+}
+
 /// Brings the ring in line with the table: makes keys that are due (first key, staging) and
 /// reloads the ring. `true` when the ring changed.
-pub fn sync(
-    conn: &mut DbConnection,
-    ring: &KeyRing,
-    policy: &KeyPolicy,
-    master_key: &MasterKey,
-) -> Result<bool> {
-    ensure_keys(conn, policy, master_key, crate::tokens::now_ms())?;
+pub fn sync(conn: &mut DbConnection, keys: Keys<'_>) -> Result<bool> {
+    ensure_keys(conn, keys.policy, keys.master_key, crate::tokens::now_ms())?;
     let rows = signing_keys::list(conn)?;
-    ring.refresh(rows, crate::tokens::now_ms())
+    keys.ring.refresh(rows, crate::tokens::now_ms())
 }

@@ -210,14 +210,7 @@ pub async fn act(
             let result = match admin::configured_alg(&state.settings.signing_algs, alg.as_deref()) {
                 Ok(alg) => {
                     blocking(&state, move |conn, state| {
-                        admin::rotate_keys(
-                            conn,
-                            &state.keys,
-                            &state.key_policy,
-                            &state.master_key,
-                            &operator,
-                            alg,
-                        )
+                        admin::rotate_keys(conn, state.signing_keys(), &operator, alg)
                     })
                     .await
                 }
@@ -260,14 +253,7 @@ pub async fn act(
                 }
             } else {
                 let result = blocking(&state, move |conn, state| {
-                    admin::retire_key(
-                        conn,
-                        &state.keys,
-                        &state.key_policy,
-                        &state.master_key,
-                        &kid,
-                        &operator,
-                    )
+                    admin::retire_key(conn, state.signing_keys(), &kid, &operator)
                 })
                 .await;
                 Outcome::of(&console, result, |_| "/console/keys?done=retired".into())

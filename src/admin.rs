@@ -10,6 +10,7 @@ use crate::accounts::{self, rfc3339, UserView};
 use crate::audit::{self, kind, Event};
 use crate::clients::{self, Client, ClientPatch, ClientWithSecret, NewClient, FIRST_PARTY};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::sessions::{self, SessionView};
 use crate::store::audit::{self as audit_store, AuditFilter};
 use crate::store::{self, users, DbConnection};
@@ -129,6 +130,7 @@ pub fn user_sessions(
 /// Ends every session of a user; returns how many were live.
 pub fn revoke_user_sessions(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     user_id: &str,
     operator: &Operator,
     now: i64,
@@ -136,6 +138,7 @@ pub fn revoke_user_sessions(
     users::find(conn, user_id)?.ok_or_else(no_user)?;
     sessions::revoke_all_sessions(
         conn,
+        metrics,
         user_id,
         None,
         &operator.actor,
@@ -147,11 +150,20 @@ pub fn revoke_user_sessions(
 /// Ends one session, whoever's it is.
 pub fn revoke_session(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     sid: &str,
     operator: &Operator,
     now: i64,
 ) -> Result<()> {
-    sessions::revoke_session(conn, sid, None, &operator.actor, operator.ip.clone(), now)
+    sessions::revoke_session(
+        conn,
+        metrics,
+        sid,
+        None,
+        &operator.actor,
+        operator.ip.clone(),
+        now,
+    )
 }
 
 // ---- clients ----
@@ -255,6 +267,7 @@ pub fn update_client(
 /// Deletes a client and ends the sessions it holds, so its refresh tokens die with it.
 pub fn delete_client(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     client_id: &str,
     operator: &Operator,
     now: i64,
@@ -273,7 +286,7 @@ pub fn delete_client(
         // Its sessions end while the client still exists, so their back-channel logouts go
         // to the URI it has now: the receiver may still hold those sessions.
         let ended = store::sessions::revoke_all_for_client(conn, client_id, now, "client deleted")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         if !clients::delete(conn, client_id)? {
             return Err(Error::NotFound(format!("no client `{client_id}`")));
         }

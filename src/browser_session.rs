@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use crate::grants::RequestContext;
+use crate::metrics::Metrics;
 use crate::store::browser_sessions::{self as store, BrowserSessionRow};
 use crate::store::sessions::{self as session_store, Session};
 use crate::store::users::{self, User};
@@ -126,12 +127,12 @@ pub fn find(conn: &mut DbConnection, secret: &str, now: i64) -> Result<Option<Br
 }
 
 /// Ends the browser session a cookie value names (sign-out); false when none was live.
-pub fn end(conn: &mut DbConnection, secret: &str, now: i64) -> Result<bool> {
+pub fn end(conn: &mut DbConnection, metrics: &Metrics, secret: &str, now: i64) -> Result<bool> {
     crate::store::transaction(conn, |conn| {
         match store::find_live(conn, &hash(secret), now)? {
             Some((row, _)) => {
                 let ended = session_store::revoke(conn, &row.session_id, now, "signed out")?;
-                crate::session_end::sessions_ended(conn, &ended, now)?;
+                crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
                 Ok(!ended.is_empty())
             }
             None => Ok(false),

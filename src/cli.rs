@@ -328,6 +328,7 @@ fn run_users_update(
     let user = admin::find_by_username(&mut conn, username)?;
     let updated = accounts::update_user(
         &mut conn,
+        &unexported_metrics(),
         &user.id,
         changes,
         admin::CLI_ACTOR,
@@ -397,7 +398,13 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
             print_json(&all)
         }
         ClientsCommand::Delete { client_id } => {
-            admin::delete_client(&mut conn, &client_id, &cli_operator(), now)?;
+            admin::delete_client(
+                &mut conn,
+                &unexported_metrics(),
+                &client_id,
+                &cli_operator(),
+                now,
+            )?;
             print_json(&serde_json::json!({ "deleted": client_id }))
         }
         ClientsCommand::RotateSecret { client_id } => {
@@ -430,11 +437,23 @@ fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     }
 }
 
+/// The counters a CLI command moves (sessions it ends, say): a CLI run exports no metrics,
+/// so they go with the process; the servers' counters are their own.
+fn unexported_metrics() -> crate::metrics::Metrics {
+    crate::metrics::Metrics::default()
+}
+
 fn run_sessions_revoke(settings: Settings, username: &str) -> anyhow::Result<()> {
     let pool = open_database(&settings)?;
     let mut conn = pool.get()?;
     let user = admin::find_by_username(&mut conn, username)?;
-    let revoked = admin::revoke_user_sessions(&mut conn, &user.id, &cli_operator(), crate::now())?;
+    let revoked = admin::revoke_user_sessions(
+        &mut conn,
+        &unexported_metrics(),
+        &user.id,
+        &cli_operator(),
+        crate::now(),
+    )?;
     print_json(&serde_json::json!({ "user_id": user.id, "revoked": revoked }))
 }
 

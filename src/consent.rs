@@ -8,6 +8,7 @@ use crate::accounts::rfc3339;
 use crate::audit::{self, kind, Event};
 use crate::clients::Client;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::consents::{self as store, Consent};
 use crate::store::{self as db, sessions, DbConnection};
 
@@ -108,6 +109,7 @@ pub fn list(conn: &mut DbConnection, user_id: &str) -> Result<Vec<ConsentView>> 
 /// how many sessions ended. No such consent is `not_found`.
 pub fn withdraw(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     user_id: &str,
     client_id: &str,
     ip: Option<String>,
@@ -126,7 +128,7 @@ pub fn withdraw(
             now,
             "consent withdrawn",
         )?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         audit::record(
             conn,
             Event::new(kind::CONSENT_WITHDRAWN)

@@ -180,6 +180,34 @@ pub fn record_failure(
     })
 }
 
+/// Who gave a wrong password or code while signed in, for the failure's audit event.
+#[derive(Debug, Clone)]
+pub struct Claimant {
+    /// The client the user's access token was issued to (`first-party` for hosted pages).
+    pub client_id: String,
+    pub ip: Option<String>,
+}
+
+/// A wrong password or code given by a signed-in user (re-proving the password, turning MFA
+/// off), counted toward the account's lock exactly as a failed login is, in a transaction of
+/// its own: a stolen access token must not allow endless guessing.
+pub fn record_user_failure(
+    conn: &mut DbConnection,
+    policy: &Policy<'_>,
+    user_id: &str,
+    claimant: Claimant,
+    now: i64,
+) -> Result<()> {
+    record_failure(
+        conn,
+        policy,
+        &Subject::account(user_id),
+        &claimant.client_id,
+        claimant.ip,
+        now,
+    )
+}
+
 /// The passed check of a password or code, inside the deciding transaction: refuses (429)
 /// when the lock landed meanwhile, otherwise clears the failures.
 pub fn count_success(conn: &mut DbConnection, subject: &Subject, now: i64) -> Result<()> {

@@ -13,6 +13,7 @@ use crate::audit::{self, kind, Event};
 use crate::crypto::{constant_time_eq, random_array, sha256_hex, MasterKey};
 use crate::error::{Error, Result};
 use crate::lockout::{self, Subject};
+use crate::metrics::Metrics;
 use crate::store::mfa::{self as mfa_store, MfaToken, Totp};
 use crate::store::users::{self, User};
 use crate::store::{self, sessions, DbConnection};
@@ -260,6 +261,7 @@ pub fn verify_second_factor(
 /// shown this once.
 pub fn confirm_enrolment(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     master_key: &MasterKey,
     user_id: &str,
     otp: &str,
@@ -306,7 +308,7 @@ pub fn confirm_enrolment(
         mfa_store::delete_recovery_codes(conn, user_id)?;
         mfa_store::insert_recovery_codes(conn, user_id, &hashes, now)?;
         let ended = sessions::revoke_all_for_user(conn, user_id, keep_session, now, "mfa enabled")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         let revoked = ended.len();
         audit::record(
             conn,
@@ -371,38 +373,71 @@ pub fn admin_reset(
     disable(conn, user_id, admin, ip, now).map(|_| ())
 }
 
-/// The user's own request to turn MFA off, proven with the password (checked by the
-/// caller): a lock that landed while it was being checked refuses it (429).
-pub fn disable_with_password(
-    conn: &mut DbConnection,
-    user_id: &str,
-    ip: Option<String>,
-    now: i64,
-) -> Result<bool> {
-    store::transaction(conn, |conn| {
-        lockout::count_success(conn, &Subject::account(user_id), now)?;
-        remove_all(conn, user_id, user_id, ip, now)
-    })
+/// What a user gave to turn their own MFA off.
+pub enum DisableProof {
+    /// The password, already checked on the hasher's pool
+    /// ([`crate::accounts::password::check`]).
+    Password { correct: bool },
+    /// A current code or a recovery code, checked (and spent) by [`complete_disable`].
+    Code(String),
 }
 
-/// The user's own request to turn MFA off, proven with a current code or a recovery code.
-/// `Ok(false)` when the code does not pass (the caller counts the failure); nothing is
-/// spent then.
-pub fn disable_with_otp(
+impl std::fmt::Debug for DisableProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DisableProof::Password { correct } => f
+                .debug_struct("Password")
+                .field("correct", correct)
+                .finish(),
+            DisableProof::Code(_) => f.write_str("Code(..)"),
+        }
+    }
+}
+
+/// Step one of the user's own MFA disable, before any hashing: MFA must be on (`not_found`)
+/// and the account not locked (429).
+pub fn prepare_disable(conn: &mut DbConnection, user: &User, now: i64) -> Result<()> {
+    if mfa_store::find_totp(conn, &user.id)?.is_none() {
+        return Err(Error::NotFound("MFA is not enabled".into()));
+    }
+    lockout::refuse_if_user_locked(user, now)
+}
+
+/// The last step of the user's own MFA disable: a right password, code or recovery code
+/// turns MFA off in one transaction that refuses it (429) when the lock landed meanwhile; a
+/// wrong one counts toward the lock like a failed login (`invalid_grant`) and spends
+/// nothing.
+pub fn complete_disable(
     conn: &mut DbConnection,
+    policy: &lockout::Policy<'_>,
     master_key: &MasterKey,
     user_id: &str,
-    otp: &str,
-    ip: Option<String>,
+    proof: DisableProof,
+    claimant: lockout::Claimant,
     now: i64,
-) -> Result<bool> {
-    store::transaction(conn, |conn| -> Result<bool> {
-        if verify_second_factor(conn, master_key, user_id, otp, now)?.is_none() {
+) -> Result<()> {
+    let ip = claimant.ip.clone();
+    let passed = store::transaction(conn, |conn| -> Result<bool> {
+        let proven = match &proof {
+            DisableProof::Password { correct } => *correct,
+            DisableProof::Code(otp) => {
+                verify_second_factor(conn, master_key, user_id, otp, now)?.is_some()
+            }
+        };
+        if !proven {
             return Ok(false);
         }
         lockout::count_success(conn, &Subject::account(user_id), now)?;
-        remove_all(conn, user_id, user_id, ip, now)
-    })
+        remove_all(conn, user_id, user_id, ip, now)?;
+        Ok(true)
+    })?;
+    if !passed {
+        lockout::record_user_failure(conn, policy, user_id, claimant, now)?;
+        return Err(Error::InvalidGrant(
+            "the password or one-time code is incorrect".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Starts the second half of a login whose password was right: stores the hash of a new

@@ -10,6 +10,7 @@ use crate::audit::{self, Event};
 use crate::crypto::{random_token, sha256_hex, MasterKey};
 use crate::error::{Error, Result};
 use crate::mail::{html_escape, Mail};
+use crate::metrics::Metrics;
 use crate::store::mail_tokens::{self, MailToken};
 use crate::store::sessions::Ended;
 use crate::store::users::{self, User};
@@ -303,6 +304,7 @@ fn invalid_reset() -> Error {
 /// clears a lock, ends every session of the user, and audits it. Returns the ended sessions.
 pub fn reset_password(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     token: &str,
     new_hash: &str,
     ip: Option<String>,
@@ -317,7 +319,7 @@ pub fn reset_password(
         mail_tokens::spend_all(conn, &user_id, RESET, now)?;
         let ended =
             store::sessions::revoke_all_for_user(conn, &user_id, None, now, "password reset")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         audit::record(
             conn,
             Event::new(kind::PASSWORD_RESET)

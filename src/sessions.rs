@@ -8,6 +8,7 @@ use crate::accounts::rfc3339;
 use crate::audit::{self, kind, Event};
 use crate::clients::Client;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::sessions::{self as session_store, Session};
 use crate::store::{self, revoked_tokens, users, DbConnection};
 use crate::tokens::claims::{AccessClaims, RefreshClaims};
@@ -116,6 +117,7 @@ pub fn list_for_user(
 /// Revokes one session of `user_id` (or of anyone when `user_id` is `None`, for admins).
 pub fn revoke_session(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     sid: &str,
     user_id: Option<&str>,
     actor: &str,
@@ -127,7 +129,7 @@ pub fn revoke_session(
             .filter(|s| user_id.is_none_or(|u| u == s.user_id))
             .ok_or_else(|| Error::NotFound("no such session".into()))?;
         let ended = session_store::revoke(conn, sid, now, "revoked")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         if !ended.is_empty() {
             audit::record(
                 conn,
@@ -147,6 +149,7 @@ pub fn revoke_session(
 /// Revokes every session of a user, except `keep`; returns how many.
 pub fn revoke_all_sessions(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     user_id: &str,
     keep: Option<&str>,
     actor: &str,
@@ -155,7 +158,7 @@ pub fn revoke_all_sessions(
 ) -> Result<usize> {
     store::transaction(conn, |conn| -> Result<usize> {
         let ended = session_store::revoke_all_for_user(conn, user_id, keep, now, "revoked")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         let count = ended.len();
         audit::record(
             conn,
@@ -175,6 +178,7 @@ pub fn revoke_all_sessions(
 /// when this call revoked something.
 pub fn revoke_token(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     keys: &KeyRing,
     client: &Client,
     token: &str,
@@ -191,12 +195,12 @@ pub fn revoke_token(
         match kind {
             TokenKind::Refresh => {
                 if let Ok(claims) = crate::grants::refresh_token::verify(conn, keys, token) {
-                    return revoke_refresh(conn, client, &claims, ip, now);
+                    return revoke_refresh(conn, metrics, client, &claims, ip, now);
                 }
             }
             TokenKind::Access => {
                 if let Ok(claims) = verify_access(Some(conn), keys, token) {
-                    return revoke_access(conn, client, &claims, ip, now);
+                    return revoke_access(conn, metrics, client, &claims, ip, now);
                 }
             }
             // RFC 7009 revokes access and refresh tokens only.
@@ -208,6 +212,7 @@ pub fn revoke_token(
 
 fn revoke_access(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     client: &Client,
     claims: &AccessClaims,
     ip: Option<String>,
@@ -225,6 +230,7 @@ fn revoke_access(
         let keep_until = claims.exp + crate::tokens::keyring::LEEWAY_SECS as i64;
         revoked_tokens::insert(conn, &claims.jti, keep_until)?;
         crate::revocation_feed::record_token(conn, &claims.jti, keep_until, now)?;
+        metrics.revocations.inc();
         audit::record(
             conn,
             Event::new(kind::TOKEN_REVOKED)
@@ -241,6 +247,7 @@ fn revoke_access(
 
 fn revoke_refresh(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     client: &Client,
     claims: &RefreshClaims,
     ip: Option<String>,
@@ -253,7 +260,7 @@ fn revoke_refresh(
     }
     store::transaction(conn, |conn| -> Result<bool> {
         let ended = session_store::revoke(conn, &claims.sid, now, "revoked by client")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         if ended.is_empty() {
             return Ok(false);
         }
@@ -339,4 +346,27 @@ pub fn token_user(conn: &mut DbConnection, claims: &AccessClaims) -> Result<user
     users::find(conn, &claims.sub)?
         .filter(|u| !u.disabled)
         .ok_or_else(|| Error::invalid_token("the token's user no longer exists or is disabled"))
+}
+
+/// The role that may use the admin API and the console.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// The one admin authorization, for the admin API and the console alike: the live token
+/// speaks for an account (a client's own `client_credentials` token speaks for none) that
+/// still exists, is not disabled and holds `admin` now. The token's `roles` claim is not
+/// trusted, so a role taken away takes effect at once, not when the token expires.
+pub fn authorize_admin(conn: &mut DbConnection, claims: &AccessClaims) -> Result<()> {
+    let refused = || Error::Forbidden("the admin role is required".into());
+    if claims.sid.is_none() {
+        return Err(refused());
+    }
+    let user = token_user(conn, claims)?;
+    if crate::accounts::user_roles(&user)
+        .iter()
+        .any(|role| role == ADMIN_ROLE)
+    {
+        Ok(())
+    } else {
+        Err(refused())
+    }
 }

@@ -63,10 +63,7 @@ pub fn exchange(
             let code = code_store::find(conn, &hash)?.unwrap_or(code);
             if let Some(sid) = &code.session_id {
                 let ended = sessions::revoke(conn, sid, now, "authorization code reused")?;
-                crate::session_end::sessions_ended(conn, &ended, now)?;
-                if !ended.is_empty() {
-                    policy.metrics.revocations.inc();
-                }
+                crate::session_end::sessions_ended(conn, policy.metrics, &ended, now)?;
             }
             audit::record(
                 conn,

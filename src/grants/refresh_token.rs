@@ -348,9 +348,8 @@ fn reuse(
     now: i64,
 ) -> Result<Outcome> {
     let ended = sessions::revoke(conn, &session.id, now, "refresh token reuse")?;
-    crate::session_end::sessions_ended(conn, &ended, now)?;
+    crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
     metrics.refresh_reuse.inc();
-    metrics.revocations.inc();
     audit::record(
         conn,
         Event::new(kind::REFRESH_REUSE)

@@ -7,18 +7,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::accounts::{self, rfc3339};
 use crate::admin::Page;
-use crate::audit::{self, kind, Event};
 use crate::error::Error;
-use crate::grants::RequestContext;
 use crate::http::error::ErrorBody;
-use crate::http::extract::{client_ip, user_agent, JsonOrForm};
+use crate::http::extract::{client_ip, JsonOrForm};
 use crate::http::openapi::responses::{
     NotFound, OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
 use crate::http::token::limit_attempts;
 use crate::http::{authenticate, blocking};
-use crate::lockout::{self, Subject};
+use crate::lockout::Claimant;
 use crate::sessions::{self, SessionView};
 use crate::state::AppState;
 use crate::store::users;
@@ -85,36 +83,17 @@ pub async fn register(
     let email = body.email.filter(|e| !e.is_empty());
     accounts::check_registration(&username, &password, email.as_deref())?;
     let lookup = username.clone();
-    if blocking(&state, move |conn, _| {
-        Ok(users::find_by_username(conn, &lookup)?)
+    blocking(&state, move |conn, _| {
+        accounts::ensure_username_free(conn, &lookup)
     })
-    .await?
-    .is_some()
-    {
-        return Err(Error::UsernameTaken);
-    }
+    .await?;
     let hash = state
         .hasher
         .run(move |hasher| hasher.hash(&password))
         .await??;
-    let context = RequestContext {
-        ip: ip.map(|ip| ip.to_string()),
-        user_agent: user_agent(&req),
-    };
+    let ip = ip.map(|ip| ip.to_string());
     let user = blocking(&state, move |conn, _| {
-        let now = crate::now();
-        crate::store::transaction(conn, |conn| {
-            let user = accounts::create_user(conn, &username, &hash, email.as_deref(), &[], now)?;
-            audit::record(
-                conn,
-                Event::new(kind::REGISTER)
-                    .actor(&user.id)
-                    .user(&user.id)
-                    .ip(context.ip.clone()),
-                now,
-            )?;
-            Ok(user)
-        })
+        accounts::register(conn, &username, &hash, email.as_deref(), ip, crate::now())
     })
     .await?;
     Ok(HttpResponse::Created().json(Registered {
@@ -285,11 +264,18 @@ pub async fn revoke_session(
     let claims = authenticate(&req, &state).await?;
     let sid = path.into_inner();
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    blocking(&state, move |conn, _| {
-        sessions::revoke_session(conn, &sid, Some(&claims.sub), &claims.sub, ip, crate::now())
+    blocking(&state, move |conn, state| {
+        sessions::revoke_session(
+            conn,
+            &state.metrics,
+            &sid,
+            Some(&claims.sub),
+            &claims.sub,
+            ip,
+            crate::now(),
+        )
     })
     .await?;
-    state.metrics.revocations.inc();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -312,11 +298,18 @@ pub async fn revoke_all_sessions(
 ) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    let revoked = blocking(&state, move |conn, _| {
-        sessions::revoke_all_sessions(conn, &claims.sub, None, &claims.sub, ip, crate::now())
+    blocking(&state, move |conn, state| {
+        sessions::revoke_all_sessions(
+            conn,
+            &state.metrics,
+            &claims.sub,
+            None,
+            &claims.sub,
+            ip,
+            crate::now(),
+        )
     })
     .await?;
-    state.metrics.revocations.inc_by(revoked as u64);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -370,58 +363,42 @@ pub async fn change_password(
     let user = blocking(&state, move |conn, _| sessions::token_user(conn, &lookup)).await?;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     let keep = claims.sid.clone();
-    change_password_of(
-        &state,
-        user,
-        current,
-        new_password,
-        keep,
-        claims.client_id,
+    let claimant = Claimant {
+        client_id: claims.client_id,
         ip,
-    )
-    .await?;
+    };
+    change_password_of(&state, user, current, new_password, keep, claimant).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A signed-in user's password change, for the JSON API and the account page alike: a locked
-/// account is refused first (429), then the policy (`weak_password`); the current password is
-/// checked and the new one hashed in one job on the hasher's pool; a wrong current password
-/// counts toward the lock (`invalid_grant`); the change ends every session but `keep`.
+/// A signed-in user's password change, for the JSON API and the account page alike, in
+/// the steps of [`accounts::password`]: checked and hashed on the hasher's pool, decided on
+/// the database's; the change ends every session but `keep`.
 pub async fn change_password_of(
     state: &web::Data<AppState>,
     user: users::User,
     current: String,
     new_password: String,
     keep: Option<String>,
-    client_id: String,
-    ip: Option<String>,
+    claimant: Claimant,
 ) -> Result<(), Error> {
-    // Early, to save the hashing; the change itself checks the lock again.
-    lockout::refuse_if_user_locked(&user, crate::now())?;
-    if let Some(problem) = crate::passwords::policy_violation(&new_password, &user.username) {
-        return Err(Error::WeakPassword(problem.into()));
-    }
-    let stored = user.password_hash.clone();
-    let (ok, new_hash) = state
+    let change = accounts::password::prepare_change(user, new_password, crate::now())?;
+    let (change, verdict) = state
         .hasher
         .run(move |hasher| {
-            let ok = hasher.verify(&current, &stored);
-            (ok, ok.then(|| hasher.hash(&new_password)))
+            let verdict = accounts::password::check_change(hasher, &change, &current);
+            (change, verdict)
         })
         .await?;
-    if !ok {
-        count_failed_check(state, user.id, client_id, ip).await?;
-        return Err(Error::InvalidGrant("current password is incorrect".into()));
-    }
-    let new_hash = new_hash.ok_or_else(|| Error::internal("hashing", "no hash"))??;
-    blocking(state, move |conn, _| {
-        accounts::set_password(
+    let verdict = verdict?;
+    blocking(state, move |conn, state| {
+        accounts::password::complete_change(
             conn,
-            &user.id,
-            &new_hash,
+            &state.lockout_policy(),
+            change,
+            verdict,
             keep.as_deref(),
-            &user.id,
-            ip,
+            claimant,
             crate::now(),
         )
         .map(|_| ())
@@ -429,43 +406,29 @@ pub async fn change_password_of(
     .await
 }
 
-/// Checks a signed-in user's password on the hasher's pool: a locked account is refused
-/// first (429), a wrong password counts toward the lock (`invalid_grant`).
+/// Checks a signed-in user's password again, in the steps of [`accounts::password`]: a
+/// locked account is refused first (429), a wrong password counts toward the lock
+/// (`invalid_grant`).
 pub async fn check_password_of(
     state: &web::Data<AppState>,
     user: &users::User,
     password: String,
-    client_id: String,
-    ip: Option<String>,
+    claimant: Claimant,
 ) -> Result<(), Error> {
-    lockout::refuse_if_user_locked(user, crate::now())?;
-    let stored = user.password_hash.clone();
-    let ok = state
+    accounts::password::prepare_check(user, crate::now())?;
+    let checked = user.clone();
+    let correct = state
         .hasher
-        .run(move |hasher| hasher.verify(&password, &stored))
+        .run(move |hasher| accounts::password::check(hasher, &checked, &password))
         .await?;
-    if !ok {
-        count_failed_check(state, user.id.clone(), client_id, ip).await?;
-        return Err(Error::InvalidGrant("the password is incorrect".into()));
-    }
-    Ok(())
-}
-
-/// Counts a wrong password or code given by a signed-in user toward the account's lock,
-/// exactly as a failed login does: a stolen access token must not allow endless guessing.
-pub async fn count_failed_check(
-    state: &web::Data<AppState>,
-    user_id: String,
-    client_id: String,
-    ip: Option<String>,
-) -> Result<(), Error> {
+    let user_id = user.id.clone();
     blocking(state, move |conn, state| {
-        lockout::record_failure(
+        accounts::password::complete_check(
             conn,
             &state.lockout_policy(),
-            &Subject::account(&user_id),
-            &client_id,
-            ip,
+            &user_id,
+            correct,
+            claimant,
             crate::now(),
         )
     })

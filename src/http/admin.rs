@@ -160,9 +160,10 @@ pub async fn update_user(
         disabled: body.disabled,
         attributes: body.attributes,
     };
-    let user = blocking(&state, move |conn, _| {
+    let user = blocking(&state, move |conn, state| {
         accounts::update_user(
             conn,
+            &state.metrics,
             &id,
             &changes,
             &operator.actor,
@@ -199,9 +200,10 @@ pub async fn delete_user(
 ) -> Result<HttpResponse, Error> {
     let operator = admin_operator(&req)?;
     let id = path.into_inner();
-    blocking(&state, move |conn, _| {
+    blocking(&state, move |conn, state| {
         accounts::delete_user(
             conn,
+            &state.metrics,
             &id,
             &operator.actor,
             operator.ip.clone(),
@@ -274,11 +276,10 @@ pub async fn revoke_user_sessions(
 ) -> Result<HttpResponse, Error> {
     let operator = admin_operator(&req)?;
     let id = path.into_inner();
-    let revoked = blocking(&state, move |conn, _| {
-        admin::revoke_user_sessions(conn, &id, &operator, crate::now())
+    blocking(&state, move |conn, state| {
+        admin::revoke_user_sessions(conn, &state.metrics, &id, &operator, crate::now())
     })
     .await?;
-    state.metrics.revocations.inc_by(revoked as u64);
     Ok(no_content())
 }
 
@@ -308,11 +309,10 @@ pub async fn revoke_session(
 ) -> Result<HttpResponse, Error> {
     let operator = admin_operator(&req)?;
     let sid = path.into_inner();
-    blocking(&state, move |conn, _| {
-        admin::revoke_session(conn, &sid, &operator, crate::now())
+    blocking(&state, move |conn, state| {
+        admin::revoke_session(conn, &state.metrics, &sid, &operator, crate::now())
     })
     .await?;
-    state.metrics.revocations.inc();
     Ok(no_content())
 }
 
@@ -606,8 +606,8 @@ pub async fn delete_client(
 ) -> Result<HttpResponse, Error> {
     let operator = admin_operator(&req)?;
     let id = path.into_inner();
-    let deleted = blocking(&state, move |conn, _| {
-        admin::delete_client(conn, &id, &operator, crate::now())
+    let deleted = blocking(&state, move |conn, state| {
+        admin::delete_client(conn, &state.metrics, &id, &operator, crate::now())
     })
     .await;
     state.client_cache.invalidate();

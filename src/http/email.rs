@@ -16,6 +16,7 @@ use crate::http::openapi::responses::{
     OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable, UnsupportedMediaType,
 };
 use crate::http::{authenticate, blocking};
+use crate::lockout::Claimant;
 use crate::recovery::{self, Lookup, MailContext};
 use crate::sessions;
 use crate::state::AppState;
@@ -137,7 +138,11 @@ pub async fn change_email(
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     let lookup = claims.clone();
     let user = blocking(&state, move |conn, _| sessions::token_user(conn, &lookup)).await?;
-    check_password_of(&state, &user, password, claims.client_id, ip.clone()).await?;
+    let claimant = Claimant {
+        client_id: claims.client_id,
+        ip: ip.clone(),
+    };
+    check_password_of(&state, &user, password, claimant).await?;
     let changed = blocking(&state, move |conn, _| {
         recovery::change_email(conn, &user.id, &email, ip, crate::now())
     })
@@ -261,8 +266,8 @@ pub async fn reset_password_of(
         .hasher
         .run(move |hasher| hasher.hash(&new_password))
         .await??;
-    let ended = blocking(state, move |conn, _| {
-        recovery::reset_password(conn, &token, &hash, ip, crate::now())
+    let ended = blocking(state, move |conn, state| {
+        recovery::reset_password(conn, &state.metrics, &token, &hash, ip, crate::now())
     })
     .await?;
     log::info!(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::Error;
-use crate::http::account::{check_password_of, count_failed_check};
+use crate::http::account::check_password_of;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, JsonOrForm};
 use crate::http::openapi::responses::{
@@ -16,7 +16,8 @@ use crate::http::openapi::responses::{
     UnsupportedMediaType,
 };
 use crate::http::{admin_operator, authenticate, blocking};
-use crate::mfa;
+use crate::lockout::Claimant;
+use crate::mfa::{self, DisableProof};
 use crate::sessions;
 use crate::state::AppState;
 
@@ -98,7 +99,11 @@ async fn verify_password(
     let lookup = claims.clone();
     let user = blocking(state, move |conn, _| sessions::token_user(conn, &lookup)).await?;
     let ip = client_ip(req, &state.settings).map(|ip| ip.to_string());
-    check_password_of(state, &user, password, claims.client_id.clone(), ip).await?;
+    let claimant = Claimant {
+        client_id: claims.client_id.clone(),
+        ip,
+    };
+    check_password_of(state, &user, password, claimant).await?;
     Ok(user)
 }
 
@@ -156,6 +161,7 @@ pub async fn confirm(
         let user = sessions::token_user(conn, &claims)?;
         mfa::confirm_enrolment(
             conn,
+            &state.metrics,
             &state.master_key,
             &user.id,
             &otp,
@@ -179,6 +185,12 @@ pub struct DisableBody {
     password: Option<String>,
     /// A current code or a recovery code.
     otp: Option<String>,
+}
+
+/// What the disable body proves with; the password wins when both are given.
+enum Given {
+    Password(String),
+    Code(String),
 }
 
 /// `DELETE /account/mfa/totp` with `{"password"}` or `{"otp"}` → 204. A wrong credential
@@ -211,53 +223,47 @@ pub async fn disable(
     JsonOrForm(body): JsonOrForm<DisableBody>,
 ) -> Result<HttpResponse, Error> {
     let claims = authenticate(&req, &state).await?;
-    let password = body.password.filter(|p| !p.is_empty());
-    let otp = body.otp.filter(|o| !o.is_empty());
-    if password.is_none() && otp.is_none() {
-        return Err(Error::InvalidRequest("give `password` or `otp`".into()));
-    }
-    let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    let lookup = claims.clone();
+    let given = match (
+        body.password.filter(|p| !p.is_empty()),
+        body.otp.filter(|o| !o.is_empty()),
+    ) {
+        (Some(password), _) => Given::Password(password),
+        (None, Some(otp)) => Given::Code(otp),
+        (None, None) => return Err(Error::InvalidRequest("give `password` or `otp`".into())),
+    };
+    let claimant = Claimant {
+        client_id: claims.client_id.clone(),
+        ip: client_ip(&req, &state.settings).map(|ip| ip.to_string()),
+    };
     let user = blocking(&state, move |conn, _| {
-        let user = sessions::token_user(conn, &lookup)?;
-        if crate::store::mfa::find_totp(conn, &user.id)?.is_none() {
-            return Err(Error::NotFound("MFA is not enabled".into()));
-        }
+        let user = sessions::token_user(conn, &claims)?;
+        mfa::prepare_disable(conn, &user, crate::now())?;
         Ok(user)
     })
     .await?;
-    crate::lockout::refuse_if_user_locked(&user, crate::now())?;
-    let passed = match (password, otp) {
-        (Some(password), _) => {
-            let stored = user.password_hash.clone();
-            let ok = state
+    let proof = match given {
+        Given::Password(password) => {
+            let checked = user.clone();
+            let correct = state
                 .hasher
-                .run(move |hasher| hasher.verify(&password, &stored))
+                .run(move |hasher| crate::accounts::password::check(hasher, &checked, &password))
                 .await?;
-            if ok {
-                let (user_id, ip) = (user.id.clone(), ip.clone());
-                blocking(&state, move |conn, _| {
-                    mfa::disable_with_password(conn, &user_id, ip, crate::now())
-                })
-                .await?;
-            }
-            ok
+            DisableProof::Password { correct }
         }
-        (None, Some(otp)) => {
-            let (user_id, ip) = (user.id.clone(), ip.clone());
-            blocking(&state, move |conn, state| {
-                mfa::disable_with_otp(conn, &state.master_key, &user_id, &otp, ip, crate::now())
-            })
-            .await?
-        }
-        (None, None) => false,
+        Given::Code(otp) => DisableProof::Code(otp),
     };
-    if !passed {
-        count_failed_check(&state, user.id, claims.client_id.clone(), ip).await?;
-        return Err(Error::InvalidGrant(
-            "the password or one-time code is incorrect".into(),
-        ));
-    }
+    blocking(&state, move |conn, state| {
+        mfa::complete_disable(
+            conn,
+            &state.lockout_policy(),
+            &state.master_key,
+            &user.id,
+            proof,
+            claimant,
+            crate::now(),
+        )
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -123,29 +123,17 @@ async fn authorize_admin(
     admin_authority(req, state, claims).await
 }
 
-/// The admin check of [`admin_only`] for an authenticated access token: its account still
-/// exists, is not disabled and holds `admin` now. The admin console runs it before each of
-/// its pages and actions, so both see the same authority.
+/// The admin check of [`admin_only`] ([`crate::sessions::authorize_admin`]) for an
+/// authenticated access token, and the operator it makes. The admin console runs it before
+/// each of its pages and actions, so both see the same authority.
 pub async fn admin_authority(
     req: &HttpRequest,
     state: &web::Data<AppState>,
     claims: AccessClaims,
 ) -> Result<Operator, Error> {
-    if claims.sid.is_none() {
-        // A client's own token (client_credentials) speaks for no account.
-        return Err(Error::Forbidden("the admin role is required".into()));
-    }
     let checked = claims.clone();
     blocking(state, move |conn, _| {
-        let user = crate::sessions::token_user(conn, &checked)?;
-        if crate::accounts::user_roles(&user)
-            .iter()
-            .any(|r| r == "admin")
-        {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("the admin role is required".into()))
-        }
+        crate::sessions::authorize_admin(conn, &checked)
     })
     .await?;
     Ok(Operator {

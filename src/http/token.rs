@@ -416,12 +416,13 @@ pub async fn revoke(
     };
     let hint = form.token_type_hint;
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    let revoked = blocking(&state, move |conn, state| {
+    blocking(&state, move |conn, state| {
         let client = state
             .client_cache
             .authenticate(conn, &credentials, &state.settings.scopes)?;
         crate::sessions::revoke_token(
             conn,
+            &state.metrics,
             &state.keys,
             &client,
             &token,
@@ -431,9 +432,6 @@ pub async fn revoke(
         )
     })
     .await?;
-    if revoked {
-        state.metrics.revocations.inc();
-    }
     let mut response = ok_empty();
     if clears_cookies {
         browser::clear_cookies(&mut response, state.settings.cookie_secure);

@@ -4,6 +4,7 @@
 //! from) and every session started from it.
 
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::oidc::id_token::IdClaims;
 use crate::store::sessions::{self as session_store, Ended};
 use crate::store::{self, session_links, DbConnection};
@@ -121,6 +122,7 @@ pub fn check(
 /// with every session started from it.
 pub fn end(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     hint: Option<&IdClaims>,
     browser: Option<Browser<'_>>,
     now: i64,
@@ -166,7 +168,7 @@ pub fn end(
         for id in &to_end {
             ended.extend(session_store::revoke(conn, id, now, "signed out")?);
         }
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         Ok(Ok(ended))
     })
 }

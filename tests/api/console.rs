@@ -149,7 +149,7 @@ both_backends! {
         let token = csrf(&mut browser).await;
         {
             let mut conn = app.state.db.get().unwrap();
-            tessera::sessions::revoke_all_sessions(&mut conn, &root, None, "test", None, tessera::now()).unwrap();
+            tessera::sessions::revoke_all_sessions(&mut conn, &app.state.metrics, &root, None, "test", None, tessera::now()).unwrap();
         }
         let response = browser
             .post(&format!("/console/users/{alice}"), &[("csrf", &token), ("action", "disable"), ("confirm", "yes")])
@@ -506,7 +506,7 @@ both_backends! {
             let mut attributes = serde_json::Map::new();
             attributes.insert("notes".into(), json!("x".repeat(3000)));
             let changes = tessera::accounts::UserChanges { roles: None, disabled: None, attributes: Some(attributes) };
-            tessera::accounts::update_user(&mut conn, &big, &changes, "test", None, tessera::now()).unwrap();
+            tessera::accounts::update_user(&mut conn, &app.state.metrics, &big, &changes, "test", None, tessera::now()).unwrap();
         }
         let mut browser = Browser::new(&app);
         let authorize = location(&browser.get("/console").await);

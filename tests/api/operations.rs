@@ -143,6 +143,90 @@ async fn admin_revocations_are_counted_too() {
     );
 }
 
+/// `tessera_revocations_total` as `/metrics` reads now.
+async fn revocations_counted(app: &TestApp) -> Option<f64> {
+    let text = app.get("/metrics").await.text().await.unwrap();
+    metric_value(&text, "tessera_revocations_total")
+}
+
+/// Two sessions of `username` on the built-in client.
+async fn two_sessions(app: &TestApp, username: &str) -> Tokens {
+    let first = app.user_with_tokens(username).await;
+    app.login(username, PASSWORD).await;
+    first
+}
+
+#[tokio::test]
+async fn a_password_change_counts_the_sessions_it_ends() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let alice = two_sessions(&app, "alice").await;
+    let response = app
+        .client
+        .put(app.url("/account/password"))
+        .bearer_auth(&alice.access_token)
+        .json(&serde_json::json!({
+            "current_password": PASSWORD,
+            "new_password": "another long passphrase",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    // The session making the change stays; the other one ends.
+    assert_eq!(revocations_counted(&app).await, Some(1.0));
+}
+
+#[tokio::test]
+async fn disabling_a_user_counts_every_session_it_ends() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("root", &["admin"]);
+    let admin = app.login("root", PASSWORD).await;
+    let id = app.create_user("alice", &[]);
+    app.login("alice", PASSWORD).await;
+    app.login("alice", PASSWORD).await;
+    let response = app
+        .client
+        .patch(app.url(&format!("/admin/users/{id}")))
+        .bearer_auth(&admin.access_token)
+        .json(&serde_json::json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(revocations_counted(&app).await, Some(2.0));
+}
+
+#[tokio::test]
+async fn deleting_a_client_counts_the_sessions_it_ends() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("root", &["admin"]);
+    let admin = app.login("root", PASSWORD).await;
+    app.create_client(tessera::clients::NewClient {
+        client_id: "spa".into(),
+        public: true,
+        ..Default::default()
+    });
+    app.create_user("alice", &[]);
+    let response = app
+        .token(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("client_id", "spa"),
+        ])
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+    let response = app
+        .client
+        .delete(app.url("/admin/clients/spa"))
+        .bearer_auth(&admin.access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(revocations_counted(&app).await, Some(1.0));
+}
+
 /// The request-metric series `/metrics` holds now.
 async fn request_series(app: &TestApp) -> Vec<String> {
     let text = app.get("/metrics").await.text().await.unwrap();

@@ -356,8 +356,8 @@ pub async fn act(
             })
         }
         "delete" => {
-            let result = blocking(&state, move |conn, _| {
-                admin::delete_client(conn, &id, &operator, crate::now())
+            let result = blocking(&state, move |conn, state| {
+                admin::delete_client(conn, &state.metrics, &id, &operator, crate::now())
             })
             .await;
             // This instance stops trusting its cached clients now (client_cache).

@@ -671,6 +671,7 @@ pub async fn callback(
             let client = crate::clients::Client::console(Some(&state.settings.issuer));
             crate::sessions::revoke_token(
                 conn,
+                &state.metrics,
                 &state.keys,
                 &client,
                 &refresh_token,
@@ -751,6 +752,7 @@ pub async fn logout(
             let client = crate::clients::Client::console(Some(&state.settings.issuer));
             crate::sessions::revoke_token(
                 conn,
+                &state.metrics,
                 &state.keys,
                 &client,
                 &tokens.refresh_token,
@@ -760,7 +762,7 @@ pub async fn logout(
             )?;
         }
         if let Some(secret) = browser {
-            crate::browser_session::end(conn, &secret, now)?;
+            crate::browser_session::end(conn, &state.metrics, &secret, now)?;
         }
         Ok(())
     })

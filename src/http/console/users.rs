@@ -433,9 +433,10 @@ pub async fn act(
             };
             let result = match changes {
                 Ok(changes) => {
-                    blocking(&state, move |conn, _| {
+                    blocking(&state, move |conn, state| {
                         accounts::update_user(
                             conn,
+                            &state.metrics,
                             &user_id,
                             &changes,
                             &operator.actor,
@@ -463,30 +464,31 @@ pub async fn act(
         }
         "revoke_session" => {
             let sid = target.clone();
-            let result = blocking(&state, move |conn, _| {
-                admin::revoke_session(conn, &sid, &operator, now)
+            let result = blocking(&state, move |conn, state| {
+                admin::revoke_session(conn, &state.metrics, &sid, &operator, now)
             })
             .await;
-            if result.is_ok() {
-                state.metrics.revocations.inc();
-            }
             Outcome::of(&console, result, |_| format!("{here}?done=session_revoked"))
         }
         "revoke_sessions" => {
-            let result = blocking(&state, move |conn, _| {
-                admin::revoke_user_sessions(conn, &user_id, &operator, now)
+            let result = blocking(&state, move |conn, state| {
+                admin::revoke_user_sessions(conn, &state.metrics, &user_id, &operator, now)
             })
             .await;
-            if let Ok(count) = result {
-                state.metrics.revocations.inc_by(count as u64);
-            }
             Outcome::of(&console, result, |_| {
                 format!("{here}?done=sessions_revoked")
             })
         }
         "delete" => {
-            let result = blocking(&state, move |conn, _| {
-                accounts::delete_user(conn, &user_id, &operator.actor, operator.ip.clone(), now)
+            let result = blocking(&state, move |conn, state| {
+                accounts::delete_user(
+                    conn,
+                    &state.metrics,
+                    &user_id,
+                    &operator.actor,
+                    operator.ip.clone(),
+                    now,
+                )
             })
             .await;
             Outcome::of(&console, result, |_| {

@@ -17,6 +17,7 @@ use crate::http::openapi::responses::{NotFound, OtherError, Unauthorized, Unavai
 use crate::http::pages::login::require_session;
 use crate::http::pages::PageContext;
 use crate::http::{authenticate, blocking};
+use crate::lockout::Claimant;
 use crate::sessions;
 
 /// What the account page shows besides the lists.
@@ -149,6 +150,14 @@ pub struct AccountForm {
     otp: Option<String>,
 }
 
+/// The account page's user, proving a password: its forms speak for the built-in client.
+fn first_party(ip: Option<String>) -> Claimant {
+    Claimant {
+        client_id: crate::clients::FIRST_PARTY.into(),
+        ip,
+    }
+}
+
 /// `POST /account`: the account page's forms.
 #[utoipa::path(
     post,
@@ -196,8 +205,16 @@ pub async fn account_action(
     let extra = match form.action.as_deref() {
         Some("end_session") => {
             let sid = form.target.unwrap_or_default();
-            let result = blocking(&state, move |conn, _| {
-                sessions::revoke_session(conn, &sid, Some(&user_id), &user_id, ip, crate::now())
+            let result = blocking(&state, move |conn, state| {
+                sessions::revoke_session(
+                    conn,
+                    &state.metrics,
+                    &sid,
+                    Some(&user_id),
+                    &user_id,
+                    ip,
+                    crate::now(),
+                )
             })
             .await;
             match result {
@@ -207,8 +224,16 @@ pub async fn account_action(
             }
         }
         Some("sign_out_everywhere") => {
-            let result = blocking(&state, move |conn, _| {
-                sessions::revoke_all_sessions(conn, &user_id, None, &user_id, ip, crate::now())
+            let result = blocking(&state, move |conn, state| {
+                sessions::revoke_all_sessions(
+                    conn,
+                    &state.metrics,
+                    &user_id,
+                    None,
+                    &user_id,
+                    ip,
+                    crate::now(),
+                )
             })
             .await;
             if let Err(e) = result {
@@ -219,8 +244,8 @@ pub async fn account_action(
         }
         Some("withdraw_consent") => {
             let client_id = form.target.unwrap_or_default();
-            let result = blocking(&state, move |conn, _| {
-                consent::withdraw(conn, &user_id, &client_id, ip, crate::now())
+            let result = blocking(&state, move |conn, state| {
+                consent::withdraw(conn, &state.metrics, &user_id, &client_id, ip, crate::now())
             })
             .await;
             match result {
@@ -238,8 +263,7 @@ pub async fn account_action(
                 current,
                 new_password,
                 Some(keep),
-                crate::clients::FIRST_PARTY.into(),
-                ip,
+                first_party(ip),
             )
             .await;
             match result {
@@ -254,14 +278,7 @@ pub async fn account_action(
         Some("totp_begin") => {
             let password = form.password.unwrap_or_default();
             let user = session.user.clone();
-            let checked = check_password_of(
-                &state,
-                &user,
-                password,
-                crate::clients::FIRST_PARTY.into(),
-                ip,
-            )
-            .await;
+            let checked = check_password_of(&state, &user, password, first_party(ip)).await;
             match checked {
                 Ok(()) => {
                     let result = blocking(&state, move |conn, state| {
@@ -288,6 +305,7 @@ pub async fn account_action(
             let result = blocking(&state, move |conn, state| {
                 crate::mfa::confirm_enrolment(
                     conn,
+                    &state.metrics,
                     &state.master_key,
                     &user_id,
                     &otp,
@@ -343,14 +361,8 @@ pub async fn account_action(
             match crate::accounts::check_email(&email) {
                 Err(_) => failed("That is not an email address."),
                 Ok(()) => {
-                    let checked = check_password_of(
-                        &state,
-                        &user,
-                        password,
-                        crate::clients::FIRST_PARTY.into(),
-                        ip.clone(),
-                    )
-                    .await;
+                    let checked =
+                        check_password_of(&state, &user, password, first_party(ip.clone())).await;
                     match checked {
                         Ok(()) => {
                             let result = blocking(&state, move |conn, _| {
@@ -453,9 +465,9 @@ pub async fn withdraw_consent(
     let claims = authenticate(&req, &state).await?;
     let client_id = path.into_inner();
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
-    blocking(&state, move |conn, _| {
+    blocking(&state, move |conn, state| {
         let user = sessions::token_user(conn, &claims)?;
-        consent::withdraw(conn, &user.id, &client_id, ip, crate::now())
+        consent::withdraw(conn, &state.metrics, &user.id, &client_id, ip, crate::now())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

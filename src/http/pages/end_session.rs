@@ -138,20 +138,16 @@ async fn answer(
         Err(e) => return page.error_for(&e),
     };
     let hint = checked.hint.clone();
-    let ended = blocking(&page.state, move |conn, _| {
+    let ended = blocking(&page.state, move |conn, state| {
         let browser = browser.as_ref().map(|b| Browser {
             session_id: &b.session_id,
             user_id: &b.user.id,
         });
-        logout::end(conn, hint.as_ref(), browser, crate::now())
+        logout::end(conn, &state.metrics, hint.as_ref(), browser, crate::now())
     })
     .await;
     match ended {
-        Ok(Ok(ended)) => {
-            if !ended.is_empty() {
-                page.state.metrics.revocations.inc();
-            }
-        }
+        Ok(Ok(_ended)) => {}
         Ok(Err(refusal)) => return refused(&page, &refusal),
         Err(e) => return page.error_for(&e),
     }

@@ -8,7 +8,6 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
 use serde::Deserialize;
 
-use crate::audit::{self, kind, Event};
 use crate::browser_session;
 use crate::clients::ClientCredentials;
 use crate::error::Error;
@@ -17,7 +16,6 @@ use crate::http::blocking;
 use crate::http::extract::{client_ip, user_agent, FormBody};
 use crate::http::pages::{current_session, safe_return_to, PageContext, SESSION_COOKIE};
 use crate::http::token::limit_attempts;
-use crate::store::users;
 
 /// `?return_to=&login_hint=` of the sign-in page.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -268,8 +266,8 @@ pub async fn login(
         Ok(secret) => {
             // The session this browser had before, if any, ends: one sign-in per browser.
             if let Some(old) = crate::http::browser::cookie(&req, SESSION_COOKIE) {
-                let _ = blocking(&state, move |conn, _| {
-                    browser_session::end(conn, &old, crate::now())
+                let _ = blocking(&state, move |conn, state| {
+                    browser_session::end(conn, &state.metrics, &old, crate::now())
                 })
                 .await;
             }
@@ -335,8 +333,8 @@ pub async fn logout(
         return Ok(page.expired_form());
     }
     if let Some(secret) = crate::http::browser::cookie(&req, SESSION_COOKIE) {
-        if let Err(e) = blocking(&page.state, move |conn, _| {
-            browser_session::end(conn, &secret, crate::now())
+        if let Err(e) = blocking(&page.state, move |conn, state| {
+            browser_session::end(conn, &state.metrics, &secret, crate::now())
         })
         .await
         {
@@ -488,29 +486,24 @@ pub async fn signup(
     let name = username.clone();
     let created = blocking(&state, move |conn, state| {
         let now = crate::now();
-        if users::find_by_username(conn, &name)?.is_some() {
-            return Err(Error::UsernameTaken);
-        }
-        crate::store::transaction(conn, |conn| {
-            let user =
-                crate::accounts::create_user(conn, &name, &hash, email.as_deref(), &[], now)?;
-            audit::record(
-                conn,
-                Event::new(kind::REGISTER)
-                    .actor(&user.id)
-                    .user(&user.id)
-                    .ip(context.ip.clone()),
-                now,
-            )?;
-            browser_session::start(
-                conn,
-                state.settings.browser_session_ttl,
-                &user,
-                &["pwd"],
-                &context,
-                now,
-            )
-        })
+        crate::accounts::register_with(
+            conn,
+            &name,
+            &hash,
+            email.as_deref(),
+            context.ip.clone(),
+            now,
+            |conn, user| {
+                browser_session::start(
+                    conn,
+                    state.settings.browser_session_ttl,
+                    user,
+                    &["pwd"],
+                    &context,
+                    now,
+                )
+            },
+        )
     })
     .await;
     match created {

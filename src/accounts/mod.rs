@@ -1,11 +1,14 @@
 //! User accounts: registration rules, creation, profile (userinfo), password changes, and
 //! the administrative changes to a user (roles, attributes, disabling, deletion).
 
+pub mod password;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::audit::{self, kind, Event};
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::store::users::{self, NewUser, User};
 use crate::store::{self, sessions, DbConnection};
 
@@ -70,6 +73,56 @@ pub fn check_roles(roles: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The early answer to a registration whose username is taken, before any hashing. Only an
+/// early answer: [`register`] (through [`create_user`]) decides.
+pub fn ensure_username_free(conn: &mut DbConnection, username: &str) -> Result<()> {
+    match users::find_by_username(conn, username)? {
+        Some(_) => Err(Error::UsernameTaken),
+        None => Ok(()),
+    }
+}
+
+/// A self-service registration (`POST /register`) whose username, password and email
+/// passed [`check_registration`] and whose password is hashed: creates the user without
+/// roles and audits it, in one transaction.
+pub fn register(
+    conn: &mut DbConnection,
+    username: &str,
+    password_hash: &str,
+    email: Option<&str>,
+    ip: Option<String>,
+    now: i64,
+) -> Result<User> {
+    register_with(conn, username, password_hash, email, ip, now, |_, user| {
+        Ok(user.clone())
+    })
+}
+
+/// [`register`] with what follows it in the same transaction (the sign-up page starts the
+/// new user's browser session: an account whose session cannot start is not created).
+pub fn register_with<T>(
+    conn: &mut DbConnection,
+    username: &str,
+    password_hash: &str,
+    email: Option<&str>,
+    ip: Option<String>,
+    now: i64,
+    finish: impl FnOnce(&mut DbConnection, &User) -> Result<T>,
+) -> Result<T> {
+    store::transaction(conn, |conn| {
+        let user = create_user(conn, username, password_hash, email, &[], now)?;
+        audit::record(
+            conn,
+            Event::new(kind::REGISTER)
+                .actor(&user.id)
+                .user(&user.id)
+                .ip(ip),
+            now,
+        )?;
+        finish(conn, &user)
+    })
 }
 
 /// Creates a user with an already computed password hash. A taken username (in any case)
@@ -153,6 +206,7 @@ impl From<&User> for UserView {
 /// the user proved the current password: a lock that landed meanwhile refuses it (429).
 pub fn set_password(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     user_id: &str,
     hash: &str,
     keep_session: Option<&str>,
@@ -165,7 +219,7 @@ pub fn set_password(
         users::set_password_hash(conn, user_id, hash, now)?;
         let ended =
             sessions::revoke_all_for_user(conn, user_id, keep_session, now, "password changed")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         let revoked = ended.len();
         audit::record(
             conn,
@@ -191,6 +245,7 @@ pub struct UserChanges {
 /// Applies `changes` in one transaction; disabling revokes every session at once.
 pub fn update_user(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     user_id: &str,
     changes: &UserChanges,
     actor: &str,
@@ -234,7 +289,7 @@ pub fn update_user(
             if disabled {
                 let ended =
                     sessions::revoke_all_for_user(conn, user_id, None, now, "account disabled")?;
-                crate::session_end::sessions_ended(conn, &ended, now)?;
+                crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
             }
         }
         let details = serde_json::json!({
@@ -258,6 +313,7 @@ pub fn update_user(
 /// Deletes a user with its sessions and tokens.
 pub fn delete_user(
     conn: &mut DbConnection,
+    metrics: &Metrics,
     user_id: &str,
     actor: &str,
     ip: Option<String>,
@@ -266,7 +322,7 @@ pub fn delete_user(
     store::transaction(conn, |conn| -> Result<()> {
         // Ended before the row goes (its sessions go with it), so they end like any other.
         let ended = sessions::revoke_all_for_user(conn, user_id, None, now, "account deleted")?;
-        crate::session_end::sessions_ended(conn, &ended, now)?;
+        crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         if users::delete(conn, user_id)? == 0 {
             return Err(Error::NotFound("no such user".into()));
         }

@@ -1,6 +1,6 @@
 //! The one error type of tessera's domain layer: one variant per error code of the contract
 //! (RFC 6749 §5.2, RFC 6750 and tessera's own). `http::error` turns it into a response; that
-//! is the only place that knows statuses and headers.
+//! is the only place that knows codes, statuses and headers.
 
 /// A failure that a client sees, or an internal one it sees only as `server_error`.
 #[derive(Debug, thiserror::Error)]
@@ -56,32 +56,6 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The `error` code of the contract for this failure.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::InvalidRequest(_)
-            | Error::PayloadTooLarge
-            | Error::UnsupportedMediaType(_)
-            | Error::MethodNotAllowed => "invalid_request",
-            Error::InvalidClient(_) => "invalid_client",
-            Error::InvalidGrant(_) => "invalid_grant",
-            Error::UnauthorizedClient(_) => "unauthorized_client",
-            Error::UnsupportedGrantType(_) => "unsupported_grant_type",
-            Error::InvalidScope(_) => "invalid_scope",
-            Error::InvalidToken { .. } => "invalid_token",
-            Error::InsufficientScope(_) => "insufficient_scope",
-            Error::UsernameTaken => "username_taken",
-            Error::WeakPassword(_) => "weak_password",
-            Error::RateLimited { .. } => "rate_limited",
-            Error::MfaRequired { .. } => "mfa_required",
-            Error::NotFound(_) => "not_found",
-            Error::Forbidden(_) => "forbidden",
-            Error::Conflict(_) => "invalid_request",
-            Error::Unavailable => "temporarily_unavailable",
-            Error::Internal(_) => "server_error",
-        }
-    }
-
     /// An `invalid_token` error for a token that was sent but cannot be accepted.
     pub fn invalid_token(message: impl Into<String>) -> Self {
         Error::InvalidToken {

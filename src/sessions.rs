@@ -2,7 +2,7 @@
 //! listing and ending sessions, revocation (RFC 7009) and introspection (RFC 7662).
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::accounts::rfc3339;
 use crate::audit::{self, kind, Event};
@@ -278,67 +278,50 @@ fn revoke_refresh(
     })
 }
 
-/// RFC 7662: the claims of an active token, or `{"active": false}`. A refresh token is
-/// active while its session is live and used within `idle_timeout`.
+/// What introspection found (RFC 7662); `http::token::Introspection` is its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Introspected {
+    /// Expired, revoked, foreign or malformed: `{"active": false}` and nothing else.
+    Inactive,
+    /// A live access token.
+    Access(AccessClaims),
+    /// A refresh token of a live session, with what the token does not carry.
+    Refresh {
+        claims: RefreshClaims,
+        username: String,
+        /// The session's scope (a refresh may narrow it).
+        scope: String,
+    },
+}
+
+/// RFC 7662: what a token tessera issued is now. A refresh token is active while its
+/// session is live and used within `idle_timeout`.
 pub fn introspect(
     conn: &mut DbConnection,
     keys: &KeyRing,
     idle_timeout: Option<i64>,
     token: &str,
     now: i64,
-) -> Result<Value> {
+) -> Result<Introspected> {
     if let Ok(claims) = verify_access(Some(conn), keys, token) {
-        return Ok(match check_live(conn, &claims, now) {
-            Ok(()) => without_nulls(json!({
-                "active": true,
-                "token_type": "Bearer",
-                "sub": claims.sub,
-                "username": claims.username,
-                "client_id": claims.client_id,
-                "scope": claims.scope,
-                "exp": claims.exp,
-                "iat": claims.iat,
-                "nbf": claims.nbf,
-                "iss": claims.iss,
-                "aud": claims.aud,
-                "jti": claims.jti,
-                "sid": claims.sid,
-                "roles": claims.roles,
-            })),
-            Err(Error::InvalidToken { .. }) => json!({ "active": false }),
-            Err(e) => return Err(e),
-        });
+        return match check_live(conn, &claims, now) {
+            Ok(()) => Ok(Introspected::Access(claims)),
+            Err(Error::InvalidToken { .. }) => Ok(Introspected::Inactive),
+            Err(e) => Err(e),
+        };
     }
     if let Ok(claims) = crate::grants::refresh_token::verify(conn, keys, token) {
         if let Some((user, session)) =
             crate::grants::refresh_token::usable(conn, idle_timeout, &claims, now)?
         {
-            let scope = session.scope;
-            return Ok(without_nulls(json!({
-                "active": true,
-                "token_type": "refresh_token",
-                "sub": claims.sub,
-                "username": user.username,
-                "client_id": claims.client_id,
-                "scope": scope,
-                "exp": claims.exp,
-                "iat": claims.iat,
-                "iss": claims.iss,
-                "aud": claims.aud,
-                "jti": claims.jti,
-                "sid": claims.sid,
-            })));
+            return Ok(Introspected::Refresh {
+                claims,
+                username: user.username,
+                scope: session.scope,
+            });
         }
     }
-    Ok(json!({ "active": false }))
-}
-
-/// RFC 7662 §2.2 leaves out a member with no value rather than sending `null`.
-fn without_nulls(mut answer: Value) -> Value {
-    if let Value::Object(members) = &mut answer {
-        members.retain(|_, value| !value.is_null());
-    }
-    answer
+    Ok(Introspected::Inactive)
 }
 
 /// Loads the user a bearer token speaks for; a deleted or disabled user's token is invalid.

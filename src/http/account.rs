@@ -103,28 +103,46 @@ pub async fn register(
     }))
 }
 
-/// The `/userinfo` answer. Only describes the body `oidc::userinfo::claims` builds in the
-/// OpenAPI document.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// The `/userinfo` answer; members a scope does not grant are left out.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserInfo {
     /// The user id.
     sub: String,
     username: String,
-    /// With the `profile` scope: the username (OpenID Connect Core §5.1).
-    preferred_username: Option<String>,
-    /// With the `profile` scope: when the account last changed, unix seconds.
-    updated_at: Option<i64>,
-    /// With the `email` scope, when the user has an address.
-    email: Option<String>,
-    /// With the `email` scope: true once the current address was proven by a mailed link
-    /// (SPEC §6.4).
-    email_verified: Option<bool>,
     roles: Vec<String>,
     mfa_enabled: bool,
     /// Custom attributes, as in access tokens.
     #[schema(value_type = Object)]
     attributes: serde_json::Map<String, serde_json::Value>,
+    /// With the `profile` scope: the username (OpenID Connect Core §5.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<String>,
+    /// With the `profile` scope: when the account last changed, unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_at: Option<i64>,
+    /// With the `email` scope, when the user has an address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    /// With the `email` scope: true once the current address was proven by a mailed link
+    /// (SPEC §6.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_verified: Option<bool>,
+}
+
+impl From<crate::oidc::userinfo::UserClaims> for UserInfo {
+    fn from(user: crate::oidc::userinfo::UserClaims) -> Self {
+        UserInfo {
+            sub: user.sub,
+            username: user.username,
+            roles: user.roles,
+            mfa_enabled: user.mfa_enabled,
+            attributes: user.attributes,
+            preferred_username: user.preferred_username,
+            updated_at: user.updated_at,
+            email: user.email,
+            email_verified: user.email_verified,
+        }
+    }
 }
 
 /// `GET /userinfo`: the token's user.
@@ -151,7 +169,7 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+        .json(UserInfo::from(body)))
 }
 
 /// `POST /userinfo`: the same, as OpenID Connect allows.

@@ -12,8 +12,7 @@ use crate::error::Error;
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
-    #[schema(value_type = ErrorCode)]
-    pub error: &'static str,
+    pub error: ErrorCode,
     /// A human-readable explanation; never a stack trace, SQL or key material.
     pub error_description: String,
     /// Only with `mfa_required`: the token to present with the one-time code in
@@ -22,11 +21,9 @@ pub struct ErrorBody {
     pub mfa_token: Option<String>,
 }
 
-/// The `error` codes of the contract (RFC 6749 §5.2, RFC 6750 and tessera's own). Only
-/// describes `ErrorBody::error` in the OpenAPI document.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-#[schema(rename_all = "snake_case")]
+/// The `error` codes of the contract (RFC 6749 §5.2, RFC 6750 and tessera's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
     InvalidClient,
@@ -44,6 +41,34 @@ pub enum ErrorCode {
     Forbidden,
     ServerError,
     TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The code of the contract for a failure.
+    pub fn of(error: &Error) -> ErrorCode {
+        match error {
+            Error::InvalidRequest(_)
+            | Error::PayloadTooLarge
+            | Error::UnsupportedMediaType(_)
+            | Error::MethodNotAllowed
+            | Error::Conflict(_) => ErrorCode::InvalidRequest,
+            Error::InvalidClient(_) => ErrorCode::InvalidClient,
+            Error::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Error::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            Error::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
+            Error::InvalidScope(_) => ErrorCode::InvalidScope,
+            Error::InvalidToken { .. } => ErrorCode::InvalidToken,
+            Error::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            Error::UsernameTaken => ErrorCode::UsernameTaken,
+            Error::WeakPassword(_) => ErrorCode::WeakPassword,
+            Error::RateLimited { .. } => ErrorCode::RateLimited,
+            Error::MfaRequired { .. } => ErrorCode::MfaRequired,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Forbidden(_) => ErrorCode::Forbidden,
+            Error::Unavailable => ErrorCode::TemporarilyUnavailable,
+            Error::Internal(_) => ErrorCode::ServerError,
+        }
+    }
 }
 
 impl ResponseError for Error {
@@ -113,7 +138,7 @@ impl ResponseError for Error {
                 // Logged once, here; the client learns nothing of it.
                 log::error!("internal error: {e:#}");
                 return response.json(ErrorBody {
-                    error: "server_error",
+                    error: ErrorCode::ServerError,
                     error_description: "internal server error".into(),
                     mfa_token: None,
                 });
@@ -121,7 +146,7 @@ impl ResponseError for Error {
             _ => {}
         }
         response.json(ErrorBody {
-            error: self.code(),
+            error: ErrorCode::of(self),
             error_description: self.to_string(),
             mfa_token: match self {
                 Error::MfaRequired { mfa_token } => {

@@ -152,22 +152,51 @@ pub struct Jwks {
     keys: Vec<Jwk>,
 }
 
-/// One RSA public key of the JWKS.
+/// One public key of the JWKS: RSA (`RS256`, always), and EC P-256 (`ES256`) or OKP
+/// Ed25519 (`EdDSA`) where `TESSERA_SIGNING_ALGS` lists them. Each `kid` has one `alg`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct Jwk {
-    #[schema(example = "RSA")]
-    kty: String,
+    kty: KeyType,
     #[schema(example = "sig", rename = "use")]
     use_: String,
-    #[schema(example = "RS256")]
-    alg: String,
+    alg: JwkAlg,
     kid: String,
-    /// The modulus, base64url.
-    n: String,
-    /// The exponent, base64url.
+    /// EC and OKP keys: `P-256` (ES256) or `Ed25519` (EdDSA).
+    crv: Option<String>,
+    /// RSA keys: the modulus, base64url.
+    n: Option<String>,
+    /// RSA keys: the exponent, base64url.
     #[schema(example = "AQAB")]
-    e: String,
+    e: Option<String>,
+    /// EC keys: the x coordinate; OKP keys: the public key; base64url.
+    x: Option<String>,
+    /// EC keys: the y coordinate, base64url.
+    y: Option<String>,
+}
+
+/// The key types of the JWKS (RFC 7518 §6.1, RFC 8037 §2).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum KeyType {
+    #[schema(rename = "RSA")]
+    Rsa,
+    #[schema(rename = "EC")]
+    Ec,
+    #[schema(rename = "OKP")]
+    Okp,
+}
+
+/// The signing algorithms of the JWKS's keys.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum JwkAlg {
+    #[schema(rename = "RS256")]
+    Rs256,
+    #[schema(rename = "ES256")]
+    Es256,
+    #[schema(rename = "EdDSA")]
+    EdDsa,
 }
 
 /// `GET /.well-known/jwks.json`: every key a live token may be signed with (active, staged

@@ -16,6 +16,7 @@ use crate::http::openapi::responses::{
     InvalidClient, OtherError, PayloadTooLarge, RateLimited, Unavailable, UnsupportedMediaType,
 };
 use crate::http::{blocking, ok_empty};
+use crate::sessions::Introspected;
 use crate::state::AppState;
 
 /// The grant types of `POST /oauth/token`. Only describes `TokenForm::grant_type` in the
@@ -439,31 +440,86 @@ pub async fn revoke(
     Ok(response)
 }
 
-/// The introspection answer (RFC 7662). Only describes the body `sessions::introspect`
-/// builds in the OpenAPI document; an inactive token answers `{"active":false}` alone.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// The introspection answer (RFC 7662); an inactive token answers `{"active":false}`
+/// alone. Members with no value are left out, never `null` (RFC 7662 §2.2).
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub struct Introspection {
     active: bool,
     /// `Bearer` for an access token (RFC 7662 §2.2: the token's type as RFC 6749 §7.1
-    /// means it); `refresh_token` for a refresh token, a tessera extension. Members with no
-    /// value are left out, never `null`.
-    token_type: Option<String>,
+    /// means it); `refresh_token` for a refresh token, a tessera extension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     iat: Option<i64>,
     /// Access tokens only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
     /// The resource audience; for a refresh token, the issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<String>,
     /// Access tokens only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     roles: Option<Vec<String>>,
+}
+
+impl From<Introspected> for Introspection {
+    fn from(found: Introspected) -> Self {
+        match found {
+            Introspected::Inactive => Introspection::default(),
+            Introspected::Access(claims) => Introspection {
+                active: true,
+                token_type: Some("Bearer"),
+                sub: Some(claims.sub),
+                username: claims.username,
+                client_id: Some(claims.client_id),
+                scope: Some(claims.scope),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                nbf: Some(claims.nbf),
+                iss: Some(claims.iss),
+                aud: Some(claims.aud),
+                jti: Some(claims.jti),
+                sid: claims.sid,
+                roles: Some(claims.roles),
+            },
+            Introspected::Refresh {
+                claims,
+                username,
+                scope,
+            } => Introspection {
+                active: true,
+                token_type: Some("refresh_token"),
+                sub: Some(claims.sub),
+                username: Some(username),
+                client_id: Some(claims.client_id),
+                scope: Some(scope),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                nbf: None,
+                iss: Some(claims.iss),
+                aud: Some(claims.aud),
+                jti: Some(claims.jti),
+                sid: Some(claims.sid),
+                roles: None,
+            },
+        }
+    }
 }
 
 /// `POST /oauth/introspect` (RFC 7662): confidential clients only.
@@ -523,5 +579,5 @@ pub async fn introspect(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(answer))
+        .json(Introspection::from(answer)))
 }

@@ -500,3 +500,27 @@ async fn answers_have_the_documented_shapes() {
         &unauthorized.json().await.unwrap(),
     );
 }
+
+#[tokio::test]
+async fn a_jwks_with_every_algorithm_has_the_documented_shape() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.signing_algs = tessera::tokens::algs::SigningAlg::ALL.to_vec()
+    })
+    .await;
+    let doc = document(&app).await;
+    let jwks: Value = app
+        .get("/.well-known/jwks.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: BTreeSet<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|key| key["kty"].as_str())
+        .collect();
+    assert_eq!(types, BTreeSet::from(["EC", "OKP", "RSA"]));
+    let schema = response_schema(&doc, "get", "/.well-known/jwks.json", "200");
+    assert_conforms(&doc, schema, &jwks, "get /.well-known/jwks.json 200");
+}

@@ -3,54 +3,25 @@
 //! id, or `cli`) in the same transaction as the change; reads are not audited. Knows nothing
 //! of HTTP or of the command line.
 
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::accounts::{self, rfc3339, UserView};
+use crate::accounts;
 use crate::audit::{self, kind, Event};
 use crate::clients::{self, Client, ClientPatch, ClientWithSecret, NewClient, FIRST_PARTY};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::sessions::{self, SessionView};
-use crate::store::audit::{self as audit_store, AuditFilter};
+use crate::paging::Page;
+use crate::sessions;
+use crate::store::audit::{self as audit_store, AuditEvent, AuditFilter};
+use crate::store::sessions::Session;
+use crate::store::users::User;
 use crate::store::{self, users, DbConnection};
 use crate::tokens::algs::SigningAlg;
-use crate::tokens::keyring::{classify, KeyStatus};
+use crate::tokens::keyring::{classify, KeyInfo};
 use crate::tokens::rotation::{self, KeyPolicy, Operator, Retired};
 
 /// The actor of changes made with the operator CLI.
 pub const CLI_ACTOR: &str = "cli";
-
-/// One page of a listing: `{"items":[…],"next_cursor":"…"|null}`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    #[schema(required = true)]
-    pub next_cursor: Option<String>,
-}
-
-/// Cuts `rows` (fetched with `limit + 1`) to a page; the cursor names the last row shown,
-/// and is only given when a further row exists.
-fn page<R, T>(
-    mut rows: Vec<R>,
-    limit: i64,
-    cursor_of: impl Fn(&R) -> String,
-    view: impl Fn(R) -> Result<T>,
-) -> Result<Page<T>> {
-    let limit = usize::try_from(limit).unwrap_or(0);
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next_cursor = if more {
-        rows.last().map(&cursor_of)
-    } else {
-        None
-    };
-    Ok(Page {
-        items: rows.into_iter().map(view).collect::<Result<_>>()?,
-        next_cursor,
-    })
-}
 
 fn no_user() -> Error {
     Error::NotFound("no such user".into())
@@ -65,21 +36,14 @@ pub fn list_users(
     query: Option<&str>,
     cursor: Option<&str>,
     limit: i64,
-) -> Result<Page<UserView>> {
+) -> Result<Page<User>> {
     let rows = users::list(conn, query, cursor, limit + 1)?;
-    page(
-        rows,
-        limit,
-        |u| u.username_lower.clone(),
-        |u| Ok(UserView::from(&u)),
-    )
+    Ok(Page::cut(rows, limit, |u| u.username_lower.clone()))
 }
 
 /// One user by id.
-pub fn get_user(conn: &mut DbConnection, user_id: &str) -> Result<UserView> {
-    users::find(conn, user_id)?
-        .map(|u| UserView::from(&u))
-        .ok_or_else(no_user)
+pub fn get_user(conn: &mut DbConnection, user_id: &str) -> Result<User> {
+    users::find(conn, user_id)?.ok_or_else(no_user)
 }
 
 /// One user by username (the CLI names users that way).
@@ -97,9 +61,9 @@ pub fn create_user(
     roles: &[String],
     operator: &Operator,
     now: i64,
-) -> Result<UserView> {
+) -> Result<User> {
     accounts::check_roles(roles)?;
-    store::transaction(conn, |conn| -> Result<UserView> {
+    store::transaction(conn, |conn| -> Result<User> {
         let user = accounts::create_user(conn, username, password_hash, email, roles, now)?;
         audit::record(
             conn,
@@ -110,7 +74,7 @@ pub fn create_user(
                 .details(json!({ "username": user.username, "roles": roles })),
             now,
         )?;
-        Ok(UserView::from(&user))
+        Ok(user)
     })
 }
 
@@ -121,10 +85,9 @@ pub fn user_sessions(
     cursor: Option<&str>,
     limit: i64,
     now: i64,
-) -> Result<Page<SessionView>> {
+) -> Result<Page<Session>> {
     users::find(conn, user_id)?.ok_or_else(no_user)?;
-    let (items, next_cursor) = sessions::list_for_user(conn, user_id, None, cursor, limit, now)?;
-    Ok(Page { items, next_cursor })
+    sessions::list_for_user(conn, user_id, cursor, limit, now)
 }
 
 /// Ends every session of a user; returns how many were live.
@@ -175,7 +138,7 @@ pub fn list_clients(
     limit: i64,
 ) -> Result<Page<Client>> {
     let rows = clients::list(conn, cursor, limit + 1)?;
-    page(rows, limit, |c| c.client_id.clone(), Ok)
+    Ok(Page::cut(rows, limit, |c| c.client_id.clone()))
 }
 
 /// [`list_clients`] with the built-in `console` client in its place by id (SPEC §6.5: it is
@@ -191,7 +154,7 @@ pub fn list_clients_with_console(
         rows.push(Client::console(Some(issuer)));
         rows.sort_by(|a, b| a.client_id.cmp(&b.client_id));
     }
-    page(rows, limit, |c| c.client_id.clone(), Ok)
+    Ok(Page::cut(rows, limit, |c| c.client_id.clone()))
 }
 
 /// One client by id, the built-in one included.
@@ -327,55 +290,12 @@ pub fn rotate_client_secret(
 
 // ---- signing keys ----
 
-/// A signing key as operators see it: where it stands and when things happen to it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct KeyView {
-    pub kid: String,
-    /// The one algorithm it signs and verifies with: `RS256`, `ES256` or `EdDSA`.
-    pub alg: String,
-    pub status: KeyStatus,
-    /// Modulus size for RSA; 256 for P-256 and Ed25519.
-    pub bits: i32,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    /// When it started (or starts) signing.
-    #[schema(format = DateTime)]
-    pub activates_at: String,
-    /// When it stopped (or will stop) signing, once a successor is known.
-    #[schema(format = DateTime)]
-    pub deactivates_at: Option<String>,
-    /// When it leaves (or left) the JWKS, once known.
-    #[schema(format = DateTime)]
-    pub published_until: Option<String>,
-    #[schema(format = DateTime)]
-    pub retired_at: Option<String>,
-}
-
-fn rfc3339_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
 /// Every stored key with its status at `now_ms`, oldest first.
-pub fn list_keys(conn: &mut DbConnection, policy: &KeyPolicy, now_ms: i64) -> Result<Vec<KeyView>> {
+pub fn list_keys(conn: &mut DbConnection, policy: &KeyPolicy, now_ms: i64) -> Result<Vec<KeyInfo>> {
     let rows = store::signing_keys::list(conn)?;
     let mut infos = classify(&rows, now_ms, policy.max_token_lifetime_ms);
     infos.sort_by_key(|i| (i.activates_at, i.created_at));
-    Ok(infos
-        .into_iter()
-        .map(|i| KeyView {
-            kid: i.kid,
-            alg: i.alg,
-            status: i.status,
-            bits: i.bits,
-            created_at: rfc3339_ms(i.created_at),
-            activates_at: rfc3339_ms(i.activates_at),
-            deactivates_at: i.deactivates_at.map(rfc3339_ms),
-            published_until: i.published_until.map(rfc3339_ms),
-            retired_at: i.retired_at.map(rfc3339_ms),
-        })
-        .collect())
+    Ok(infos)
 }
 
 /// The algorithm an operator named for a rotation (`?alg=`, `--alg`): one of the
@@ -465,23 +385,6 @@ pub fn retire_key(
 
 // ---- audit ----
 
-/// An audit event as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AuditView {
-    pub id: i64,
-    #[schema(format = DateTime)]
-    pub at: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// A user id, or `cli` for the operator CLI.
-    pub actor: Option<String>,
-    pub user_id: Option<String>,
-    pub client_id: Option<String>,
-    pub ip: Option<String>,
-    /// Event-specific details.
-    pub details: Value,
-}
-
 /// Filters of the audit listing; instants are unix seconds.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
@@ -497,7 +400,7 @@ pub fn list_audit(
     query: AuditQuery,
     cursor: Option<&str>,
     limit: i64,
-) -> Result<Page<AuditView>> {
+) -> Result<Page<AuditEvent>> {
     let before_id = cursor
         .map(|c| {
             c.parse::<i64>()
@@ -512,23 +415,7 @@ pub fn list_audit(
         before_id,
     };
     let rows = audit_store::list(conn, &filter, limit + 1)?;
-    page(
-        rows,
-        limit,
-        |e| e.id.to_string(),
-        |e| {
-            Ok(AuditView {
-                id: e.id,
-                at: rfc3339(e.at),
-                event_type: e.event_type,
-                actor: e.actor,
-                user_id: e.user_id,
-                client_id: e.client_id,
-                ip: e.ip,
-                details: serde_json::from_str(&e.details).unwrap_or(Value::Null),
-            })
-        },
-    )
+    Ok(Page::cut(rows, limit, |e| e.id.to_string()))
 }
 
 /// An instant given as unix seconds or RFC 3339.
@@ -563,15 +450,5 @@ mod tests {
             1_700_000_000
         );
         assert!(parse_instant("yesterday").is_err());
-    }
-
-    #[test]
-    fn a_page_has_a_cursor_only_when_more_rows_follow() {
-        let full = page(vec![1, 2, 3, 4], 3, |n| n.to_string(), Ok).unwrap();
-        assert_eq!(full.items, vec![1, 2, 3]);
-        assert_eq!(full.next_cursor.as_deref(), Some("3"));
-        let last = page(vec![1, 2, 3], 3, |n| n.to_string(), Ok).unwrap();
-        assert_eq!(last.items, vec![1, 2, 3]);
-        assert_eq!(last.next_cursor, None);
     }
 }

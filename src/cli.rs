@@ -7,10 +7,11 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use crate::accounts::{self, UserChanges, UserView};
+use crate::accounts::{self, UserChanges};
 use crate::admin;
 use crate::clients::{ClientWithSecret, NewClient};
 use crate::config::{ConfigArgs, Settings};
+use crate::http::wire::{self, UserView};
 use crate::passwords::PasswordHasher;
 use crate::state::AppState;
 use crate::store::{self, DbPool};
@@ -255,7 +256,7 @@ fn run_users(settings: Settings, command: UsersCommand) -> anyhow::Result<()> {
             let mut cursor: Option<String> = None;
             loop {
                 let page = admin::list_users(&mut conn, search.as_deref(), cursor.as_deref(), 500)?;
-                all.extend(page.items);
+                all.extend(page.items.into_iter().map(UserView::from));
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,
@@ -315,7 +316,7 @@ fn run_users_create(
         &cli_operator(),
         crate::now(),
     )?;
-    print_json(&user)
+    print_json(&UserView::from(user))
 }
 
 fn run_users_update(
@@ -389,7 +390,7 @@ fn run_clients(settings: Settings, command: ClientsCommand) -> anyhow::Result<()
             let mut cursor: Option<String> = None;
             loop {
                 let page = admin::list_clients(&mut conn, cursor.as_deref(), 500)?;
-                all.extend(page.items);
+                all.extend(page.items.into_iter().map(wire::Client::from));
                 match page.next_cursor {
                     Some(next) => cursor = Some(next),
                     None => break,
@@ -419,11 +420,15 @@ fn run_keys(settings: Settings, command: KeysCommand) -> anyhow::Result<()> {
     let state = AppState::open(settings)?;
     let mut conn = state.db.get().context("cannot connect to the database")?;
     match command {
-        KeysCommand::List => print_json(&admin::list_keys(
-            &mut conn,
-            &state.key_policy,
-            crate::tokens::now_ms(),
-        )?),
+        KeysCommand::List => {
+            let keys = admin::list_keys(&mut conn, &state.key_policy, crate::tokens::now_ms())?;
+            print_json(
+                &keys
+                    .into_iter()
+                    .map(wire::KeyView::from)
+                    .collect::<Vec<_>>(),
+            )
+        }
         KeysCommand::Rotate { alg } => {
             let alg = admin::configured_alg(&state.settings.signing_algs, alg.as_deref())?;
             let rotated =

@@ -1,8 +1,6 @@
 //! OAuth clients: the built-in `first-party` public client, stored clients, their
 //! authentication (RFC 6749 §2.3) and administration.
 
-use serde::Serialize;
-
 use crate::error::{Error, Result};
 use crate::store::clients::{self as client_store, ClientChanges, ClientRow};
 use crate::store::DbConnection;
@@ -70,8 +68,8 @@ pub mod grant {
     ];
 }
 
-/// A client as the rest of tessera sees it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// A client as the rest of tessera sees it (`http::wire::Client` is its answer).
+#[derive(Debug, Clone)]
 pub struct Client {
     pub client_id: String,
     pub public: bool,
@@ -93,16 +91,9 @@ pub struct Client {
     /// First-party clients skip the consent page.
     pub first_party: bool,
     pub backchannel_logout_uri: Option<String>,
-    /// Unix seconds; shown as RFC 3339 like every other instant of the admin API.
-    #[serde(serialize_with = "serialize_rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
+    /// Unix seconds.
     pub created_at: i64,
-    #[serde(skip)]
     secret_hash: Option<String>,
-}
-
-fn serialize_rfc3339<S: serde::Serializer>(secs: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&crate::accounts::rfc3339(*secs))
 }
 
 impl Client {
@@ -475,11 +466,9 @@ pub fn warn_unconfigured_token_algs(conn: &mut DbConnection, algs: &[SigningAlg]
 }
 
 /// A client just created or with a new secret: the only moment the secret exists in clear.
-#[derive(Serialize, utoipa::ToSchema)]
 pub struct ClientWithSecret {
-    #[serde(flatten)]
     pub client: Client,
-    /// 256 random bits, base64url; null for a public client.
+    /// 256 random bits, base64url; `None` for a public client.
     pub client_secret: Option<String>,
 }
 

@@ -2,9 +2,6 @@
 //! the answer is remembered per user and client, and withdrawing it ends that client's
 //! sessions of the user.
 
-use serde::Serialize;
-
-use crate::accounts::rfc3339;
 use crate::audit::{self, kind, Event};
 use crate::clients::Client;
 use crate::error::{Error, Result};
@@ -12,26 +9,9 @@ use crate::metrics::Metrics;
 use crate::store::consents::{self as store, Consent};
 use crate::store::{self as db, sessions, DbConnection};
 
-/// A remembered consent as its user sees it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ConsentView {
-    pub client_id: String,
-    pub scopes: Vec<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-}
-
-impl From<Consent> for ConsentView {
-    fn from(consent: Consent) -> Self {
-        ConsentView {
-            scopes: serde_json::from_str(&consent.scopes).unwrap_or_default(),
-            client_id: consent.client_id,
-            created_at: rfc3339(consent.created_at),
-            updated_at: rfc3339(consent.updated_at),
-        }
-    }
+/// The scopes a stored consent allows.
+pub fn scopes_of(consent: &Consent) -> Vec<String> {
+    serde_json::from_str(&consent.scopes).unwrap_or_default()
 }
 
 /// True when the client may have `scopes` without asking: it is first-party, or the user
@@ -98,11 +78,8 @@ pub fn grant(
 }
 
 /// The user's consents, by client id.
-pub fn list(conn: &mut DbConnection, user_id: &str) -> Result<Vec<ConsentView>> {
-    Ok(store::list_for_user(conn, user_id)?
-        .into_iter()
-        .map(ConsentView::from)
-        .collect())
+pub fn list(conn: &mut DbConnection, user_id: &str) -> Result<Vec<Consent>> {
+    Ok(store::list_for_user(conn, user_id)?)
 }
 
 /// Withdraws the user's consent for a client and ends the user's sessions with it; returns

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod oidc;
 pub mod outbox;
+pub mod paging;
 pub mod passwords;
 pub mod ratelimit;
 pub mod recovery;

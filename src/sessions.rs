@@ -1,14 +1,13 @@
 //! Sessions and the life of issued tokens: checking that a bearer token is still good,
 //! listing and ending sessions, revocation (RFC 7009) and introspection (RFC 7662).
 
-use serde::Serialize;
 use serde_json::json;
 
-use crate::accounts::rfc3339;
 use crate::audit::{self, kind, Event};
 use crate::clients::Client;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::paging::Page;
 use crate::store::sessions::{self as session_store, Session};
 use crate::store::{self, revoked_tokens, users, DbConnection};
 use crate::tokens::claims::{AccessClaims, RefreshClaims};
@@ -49,50 +48,15 @@ pub fn check_live(conn: &mut DbConnection, claims: &AccessClaims, now: i64) -> R
     Ok(())
 }
 
-/// A session as its owner and admins see it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SessionView {
-    /// The session id (`sid` in tokens).
-    pub id: String,
-    pub user_id: String,
-    pub client_id: String,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub last_used_at: String,
-    #[schema(format = DateTime)]
-    pub expires_at: String,
-    pub user_agent: Option<String>,
-    pub ip: Option<String>,
-    pub current: bool,
-}
-
-impl SessionView {
-    /// `current` marks the session the request's token belongs to.
-    pub fn new(session: &Session, current_sid: Option<&str>) -> Self {
-        SessionView {
-            id: session.id.clone(),
-            user_id: session.user_id.clone(),
-            client_id: session.client_id.clone(),
-            created_at: rfc3339(session.created_at),
-            last_used_at: rfc3339(session.last_used_at),
-            expires_at: rfc3339(session.expires_at),
-            user_agent: session.user_agent.clone(),
-            ip: session.ip.clone(),
-            current: current_sid == Some(session.id.as_str()),
-        }
-    }
-}
-
-/// A page of a user's live sessions; the cursor is `created_at:id` of the last one.
+/// A page of a user's live sessions, newest first; the cursor is `created_at:id` of the
+/// last one.
 pub fn list_for_user(
     conn: &mut DbConnection,
     user_id: &str,
-    current_sid: Option<&str>,
     cursor: Option<&str>,
     limit: i64,
     now: i64,
-) -> Result<(Vec<SessionView>, Option<String>)> {
+) -> Result<Page<Session>> {
     let cursor = cursor
         .map(|c| {
             c.split_once(':')
@@ -101,17 +65,9 @@ pub fn list_for_user(
         })
         .transpose()?;
     let rows = session_store::list_live_for_user(conn, user_id, now, cursor, limit + 1)?;
-    let more = rows.len() as i64 > limit;
-    let rows = &rows[..rows.len().min(limit as usize)];
-    let next = more
-        .then(|| rows.last().map(|s| format!("{}:{}", s.created_at, s.id)))
-        .flatten();
-    Ok((
-        rows.iter()
-            .map(|s| SessionView::new(s, current_sid))
-            .collect(),
-        next,
-    ))
+    Ok(Page::cut(rows, limit, |s| {
+        format!("{}:{}", s.created_at, s.id)
+    }))
 }
 
 /// Revokes one session of `user_id` (or of anyone when `user_id` is `None`, for admins).

@@ -3,7 +3,6 @@
 
 pub mod password;
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::audit::{self, kind, Event};
@@ -158,48 +157,6 @@ pub fn create_user(
         Err(e) => return Err(e.into()),
     }
     users::find(conn, &id)?.ok_or_else(|| Error::internal("creating a user", "row vanished"))
-}
-
-/// A user as the API shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct UserView {
-    pub id: String,
-    pub username: String,
-    pub email: Option<String>,
-    pub roles: Vec<String>,
-    /// Custom attributes, copied into access tokens under `attributes`.
-    #[schema(value_type = Object)]
-    pub attributes: Map<String, Value>,
-    pub disabled: bool,
-    #[schema(format = DateTime)]
-    pub locked_until: Option<String>,
-    #[schema(format = DateTime)]
-    pub created_at: String,
-    #[schema(format = DateTime)]
-    pub updated_at: String,
-}
-
-/// Unix seconds as RFC 3339.
-pub fn rfc3339(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
-impl From<&User> for UserView {
-    fn from(user: &User) -> Self {
-        UserView {
-            id: user.id.clone(),
-            username: user.username.clone(),
-            email: user.email.clone(),
-            roles: user_roles(user),
-            attributes: user_attributes(user),
-            disabled: user.disabled,
-            locked_until: user.locked_until.map(rfc3339),
-            created_at: rfc3339(user.created_at),
-            updated_at: rfc3339(user.updated_at),
-        }
-    }
 }
 
 /// Stores a new password hash and ends every session but `keep`, in one transaction, after

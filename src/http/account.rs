@@ -5,8 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::accounts::{self, rfc3339};
-use crate::admin::Page;
+use crate::accounts;
 use crate::error::Error;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, JsonOrForm};
@@ -15,9 +14,10 @@ use crate::http::openapi::responses::{
     UnsupportedMediaType,
 };
 use crate::http::token::limit_attempts;
+use crate::http::wire::{rfc3339, Page, SessionView};
 use crate::http::{authenticate, blocking};
 use crate::lockout::Claimant;
-use crate::sessions::{self, SessionView};
+use crate::sessions;
 use crate::state::AppState;
 use crate::store::users;
 
@@ -242,21 +242,12 @@ pub async fn list_sessions(
     let claims = authenticate(&req, &state).await?;
     let limit = query.limit()?;
     let cursor = query.cursor.clone();
-    let (items, next) = blocking(&state, move |conn, _| {
-        sessions::list_for_user(
-            conn,
-            &claims.sub,
-            claims.sid.as_deref(),
-            cursor.as_deref(),
-            limit,
-            crate::now(),
-        )
+    let current = claims.sid.clone();
+    let page = blocking(&state, move |conn, _| {
+        sessions::list_for_user(conn, &claims.sub, cursor.as_deref(), limit, crate::now())
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page {
-        items,
-        next_cursor: next,
-    }))
+    Ok(HttpResponse::Ok().json(Page::of(page, |s| SessionView::new(s, current.as_deref()))))
 }
 
 /// `DELETE /account/sessions/{sid}`: ends one of the caller's sessions.

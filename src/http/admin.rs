@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::accounts::{self, UserChanges, UserView};
-use crate::admin::{self, AuditQuery, AuditView, KeyView, Page};
-use crate::clients::{Client, ClientPatch, ClientWithSecret, NewClient};
+use crate::accounts::{self, UserChanges};
+use crate::admin::{self, AuditQuery};
+use crate::clients::{ClientPatch, NewClient};
 use crate::error::Error;
 use crate::http::account::PageQuery;
 use crate::http::error::ErrorBody;
@@ -19,8 +19,10 @@ use crate::http::openapi::responses::{
     AdminOnly, NotFound, OtherError, PayloadTooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
+use crate::http::wire::{
+    AuditView, Client, ClientWithSecret, KeyView, Page, SessionView, UserView,
+};
 use crate::http::{admin_operator, blocking};
-use crate::sessions::SessionView;
 use crate::state::AppState;
 
 fn json_ok(body: impl serde::Serialize) -> HttpResponse {
@@ -80,7 +82,7 @@ pub async fn list_users(
         admin::list_users(conn, q.as_deref(), cursor.as_deref(), limit)
     })
     .await?;
-    Ok(json_ok(page))
+    Ok(json_ok(Page::of(page, UserView::from)))
 }
 
 /// `GET /admin/users/{id}`.
@@ -109,7 +111,7 @@ pub async fn get_user(
     admin_operator(&req)?;
     let id = path.into_inner();
     let user = blocking(&state, move |conn, _| admin::get_user(conn, &id)).await?;
-    Ok(json_ok(user))
+    Ok(json_ok(UserView::from(user)))
 }
 
 /// The `PATCH /admin/users/{id}` body; absent fields stay as they are.
@@ -172,7 +174,7 @@ pub async fn update_user(
         )
     })
     .await?;
-    Ok(json_ok(accounts::UserView::from(&user)))
+    Ok(json_ok(UserView::from(user)))
 }
 
 /// `DELETE /admin/users/{id}`.
@@ -248,7 +250,7 @@ pub async fn list_user_sessions(
         admin::user_sessions(conn, &id, cursor.as_deref(), limit, crate::now())
     })
     .await?;
-    Ok(json_ok(page))
+    Ok(json_ok(Page::of(page, |s| SessionView::new(s, None))))
 }
 
 /// `DELETE /admin/users/{id}/sessions`.
@@ -346,7 +348,7 @@ pub async fn list_clients(
         admin::list_clients_with_console(conn, &state.settings.issuer, cursor.as_deref(), limit)
     })
     .await?;
-    Ok(json_ok(page))
+    Ok(json_ok(Page::of(page, Client::from)))
 }
 
 /// `GET /admin/clients/{id}`.
@@ -378,10 +380,10 @@ pub async fn get_client(
         admin::get_client(conn, &id, &state.settings.scopes)
     })
     .await?;
-    Ok(json_ok(crate::clients::with_issuer(
+    Ok(json_ok(Client::from(crate::clients::with_issuer(
         client,
         &state.settings.issuer,
-    )))
+    ))))
 }
 
 /// The `POST /admin/clients` body.
@@ -521,7 +523,7 @@ pub async fn update_client(
     // Changed or not, this instance stops trusting its cached clients now.
     state.client_cache.invalidate();
     let client = client?;
-    Ok(json_ok(client))
+    Ok(json_ok(Client::from(client)))
 }
 
 /// `POST /admin/clients` → 201 with the client and, this once, its `client_secret`.
@@ -577,7 +579,7 @@ pub async fn create_client(
     .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(created))
+        .json(ClientWithSecret::from(created)))
 }
 
 /// `DELETE /admin/clients/{id}`: its sessions end with it.
@@ -647,7 +649,7 @@ pub async fn rotate_client_secret(
     .await;
     state.client_cache.invalidate();
     let rotated = rotated?;
-    Ok(json_ok(rotated))
+    Ok(json_ok(ClientWithSecret::from(rotated)))
 }
 
 /// `GET /admin/keys`.
@@ -673,10 +675,9 @@ pub async fn list_keys(
         admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())
     })
     .await?;
-    Ok(json_ok(Page {
-        items: keys,
-        next_cursor: None,
-    }))
+    Ok(json_ok(Page::whole(
+        keys.into_iter().map(KeyView::from).collect(),
+    )))
 }
 
 /// The answer of a rotation.
@@ -744,7 +745,7 @@ pub async fn rotate_keys(
             .into_iter()
             .map(|(alg, kid)| (alg.as_str().to_string(), kid))
             .collect(),
-        items: keys,
+        items: keys.into_iter().map(KeyView::from).collect(),
     }))
 }
 
@@ -849,7 +850,7 @@ pub async fn list_audit(
         admin::list_audit(conn, filter, cursor.as_deref(), limit)
     })
     .await?;
-    Ok(json_ok(page))
+    Ok(json_ok(Page::of(page, AuditView::from)))
 }
 
 /// The `POST /admin/users` body.
@@ -877,17 +878,19 @@ pub async fn create_user_as(
     password: String,
     email: Option<String>,
     roles: Vec<String>,
-) -> Result<UserView, Error> {
+) -> Result<crate::store::users::User, Error> {
     accounts::check_registration(&username, &password, email.as_deref())?;
     accounts::check_roles(&roles)?;
+    let lookup = username.clone();
+    blocking(state, move |conn, _| {
+        accounts::ensure_username_free(conn, &lookup)
+    })
+    .await?;
     let hash = state
         .hasher
         .run(move |hasher| hasher.hash(&password))
         .await??;
     blocking(state, move |conn, _| {
-        if crate::store::users::find_by_username(conn, &username)?.is_some() {
-            return Err(Error::UsernameTaken);
-        }
         admin::create_user(
             conn,
             &username,
@@ -938,5 +941,5 @@ pub async fn create_user(
     let user = create_user_as(&state, operator, username, password, email, roles).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(user))
+        .json(UserView::from(user)))
 }

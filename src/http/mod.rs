@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod pages;
 pub mod revocations;
 pub mod token;
+pub mod wire;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -27,8 +27,7 @@ use crate::tokens::claims::{ACCESS_TYP, ID_TYP, LOGOUT_TYP, REFRESH_TYP};
 pub const LEEWAY_SECS: u64 = 30;
 
 /// Where a key stands at a given moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyStatus {
     /// Signs new tokens.
     Active,
@@ -42,8 +41,21 @@ pub enum KeyStatus {
     Retired,
 }
 
+impl KeyStatus {
+    /// The status's name, as the admin API and the audit log write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Staged => "staged",
+            KeyStatus::Previous => "previous",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Retired => "retired",
+        }
+    }
+}
+
 /// One key's place in the timeline (instants in unix milliseconds).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct KeyInfo {
     pub kid: String,
     /// The one algorithm the key signs and verifies with.

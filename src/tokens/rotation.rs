@@ -377,7 +377,7 @@ pub fn retire(
                 .details(serde_json::json!({
                     "kid": kid,
                     "alg": alg.as_str(),
-                    "status": was,
+                    "status": was.as_str(),
                     "active_kid": successor,
                 })),
             now_ms / 1000,

@@ -62,9 +62,9 @@ async fn csrf(browser: &mut Browser<'_>) -> String {
 
 fn live_sessions(app: &TestApp, user_id: &str) -> usize {
     let mut conn = app.state.db.get().unwrap();
-    tessera::sessions::list_for_user(&mut conn, user_id, None, None, 100, tessera::now())
+    tessera::sessions::list_for_user(&mut conn, user_id, None, 100, tessera::now())
         .unwrap()
-        .0
+        .items
         .len()
 }
 

@@ -8,11 +8,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use crate::admin::{self, AuditQuery, AuditView};
+use crate::admin::{self, AuditQuery};
 use crate::audit::kind;
 use crate::error::Error;
 use crate::http::blocking;
 use crate::http::console::{urlencode, Console, Flash, Intent};
+use crate::http::wire::{AuditView, Page};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -180,7 +181,10 @@ pub async fn list(
                     since,
                     until,
                 };
-                let page = admin::list_audit(conn, query, cursor.as_deref(), PAGE_SIZE)?;
+                let page = Page::of(
+                    admin::list_audit(conn, query, cursor.as_deref(), PAGE_SIZE)?,
+                    AuditView::from,
+                );
                 let names = usernames(conn, &page.items)?;
                 Ok((page, names))
             })

@@ -29,7 +29,7 @@ fn client_row(client: &Client) -> Value {
         refresh_cookie => client.refresh_cookie,
         token_alg => client.token_alg,
         access_token_ttl => client.access_token_ttl,
-        created_at => crate::accounts::rfc3339(client.created_at).replace('T', " ").trim_end_matches('Z').to_string(),
+        created_at => crate::http::wire::rfc3339(client.created_at).replace('T', " ").trim_end_matches('Z').to_string(),
     }
 }
 

@@ -7,12 +7,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::{context, Value};
 use serde::Deserialize;
 
-use crate::admin::{self, KeyView};
+use crate::admin;
 use crate::error::Error;
 use crate::http::blocking;
 use crate::http::console::{notice_for, Console, DoneQuery, Flash, Intent, Outcome};
 use crate::http::extract::FormBody;
-use crate::tokens::keyring::KeyStatus;
+use crate::http::wire::{KeyStatus, KeyView};
 
 fn when(rfc3339: &Option<String>) -> Option<String> {
     rfc3339.as_deref().map(|t| {
@@ -72,7 +72,8 @@ fn timelines(keys: &[KeyView]) -> Vec<Value> {
 
 async fn keys_page(console: &Console, flash: Flash, status: StatusCode) -> HttpResponse {
     let loaded = blocking(&console.page.state, move |conn, state| {
-        admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())
+        let keys = admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())?;
+        Ok(keys.into_iter().map(KeyView::from).collect::<Vec<_>>())
     })
     .await;
     let keys = match loaded {
@@ -224,7 +225,7 @@ pub async fn act(
                 let lookup = kid.clone();
                 let found = blocking(&state, move |conn, state| {
                     let keys = admin::list_keys(conn, &state.key_policy, crate::tokens::now_ms())?;
-                    Ok(keys.into_iter().find(|k| {
+                    Ok(keys.into_iter().map(KeyView::from).find(|k| {
                         k.kid == lookup
                             && matches!(
                                 k.status,

@@ -502,7 +502,10 @@ pub async fn overview(req: HttpRequest) -> Result<HttpResponse, Error> {
     let now_ms = crate::tokens::now_ms();
     let loaded = blocking(&console.page.state, move |conn, state| {
         let overview = console::overview(conn, state.key_policy.max_token_lifetime_ms, now_ms)?;
-        let recent = crate::admin::list_audit(conn, Default::default(), None, 8)?;
+        let recent = crate::http::wire::Page::of(
+            crate::admin::list_audit(conn, Default::default(), None, 8)?,
+            crate::http::wire::AuditView::from,
+        );
         let names = audit::usernames(conn, &recent.items)?;
         Ok((overview, recent, names))
     })

@@ -8,7 +8,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 use serde_json::Map;
 
-use crate::accounts::{self, UserChanges, UserView};
+use crate::accounts::{self, UserChanges};
 use crate::admin;
 use crate::browser_session::BROWSER_CLIENT;
 use crate::error::Error;
@@ -17,6 +17,7 @@ use crate::http::console::{
     notice_for, split_list, urlencode, Console, DoneQuery, Flash, Intent, Outcome,
 };
 use crate::http::extract::FormBody;
+use crate::http::wire::{Page, SessionView, UserView};
 
 const PAGE_SIZE: i64 = 25;
 
@@ -57,7 +58,8 @@ async fn list_page(
 ) -> HttpResponse {
     let search = q.clone().filter(|q| !q.trim().is_empty());
     let loaded = blocking(&console.page.state, move |conn, _| {
-        admin::list_users(conn, search.as_deref(), cursor.as_deref(), PAGE_SIZE)
+        let page = admin::list_users(conn, search.as_deref(), cursor.as_deref(), PAGE_SIZE)?;
+        Ok(Page::of(page, UserView::from))
     })
     .await;
     let page = match loaded {
@@ -207,8 +209,10 @@ async fn user_page(
 ) -> HttpResponse {
     let now = crate::now();
     let loaded = blocking(&console.page.state, move |conn, _| {
-        let user = admin::get_user(conn, &id)?;
-        let sessions = admin::user_sessions(conn, &id, None, 100, now)?;
+        let user = UserView::from(admin::get_user(conn, &id)?);
+        let sessions = Page::of(admin::user_sessions(conn, &id, None, 100, now)?, |s| {
+            SessionView::new(s, None)
+        });
         let mfa = crate::mfa::is_enabled(conn, &id)?;
         Ok((user, sessions, mfa))
     })

@@ -8,7 +8,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use crate::browser_session::{BrowserSession, BROWSER_CLIENT};
-use crate::consent::{self, ConsentView};
+use crate::consent;
 use crate::error::Error;
 use crate::http::account::{change_password_of, check_password_of};
 use crate::http::error::ErrorBody;
@@ -16,6 +16,7 @@ use crate::http::extract::{client_ip, FormBody};
 use crate::http::openapi::responses::{NotFound, OtherError, Unauthorized, Unavailable};
 use crate::http::pages::login::require_session;
 use crate::http::pages::PageContext;
+use crate::http::wire::{ConsentView, Page, SessionView};
 use crate::http::{authenticate, blocking};
 use crate::lockout::Claimant;
 use crate::sessions;
@@ -48,8 +49,7 @@ async fn account_page(
     let current = session.session_id.clone();
     let loaded = blocking(&page.state, move |conn, _| {
         let now = crate::now();
-        let (sessions, _) =
-            sessions::list_for_user(conn, &user_id, Some(&current), None, 100, now)?;
+        let sessions = sessions::list_for_user(conn, &user_id, None, 100, now)?.items;
         let consents = consent::list(conn, &user_id)?;
         let mfa_enabled = crate::mfa::is_enabled(conn, &user_id)?;
         let email = match crate::store::users::find(conn, &user_id)? {
@@ -68,6 +68,7 @@ async fn account_page(
     };
     let sessions: Vec<_> = sessions
         .into_iter()
+        .map(|s| SessionView::new(s, Some(&current)))
         .map(|s| {
             context! {
                 id => s.id,
@@ -80,7 +81,7 @@ async fn account_page(
         .collect();
     let consents: Vec<_> = consents
         .into_iter()
-        .map(|c| context! { client_id => c.client_id, scopes => c.scopes })
+        .map(|c| context! { scopes => consent::scopes_of(&c), client_id => c.client_id })
         .collect();
     let enrolment = match &extra.enrolment {
         Some((secret, uri)) => match qr_svg(uri) {
@@ -416,7 +417,7 @@ pub async fn account_action(
     tag = "account",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The user's consents, by client id (one page: `next_cursor` is null)", body = crate::admin::Page<ConsentView>),
+        (status = 200, description = "The user's consents, by client id (one page: `next_cursor` is null)", body = Page<ConsentView>),
         (status = 401, response = Unauthorized),
         (status = 503, response = Unavailable),
         (status = "default", response = OtherError),
@@ -434,10 +435,9 @@ pub async fn list_consents(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(crate::admin::Page {
-            items,
-            next_cursor: None,
-        }))
+        .json(Page::whole(
+            items.into_iter().map(ConsentView::from).collect(),
+        )))
 }
 
 /// `DELETE /account/consents/{client_id}`: withdraws a consent and ends that client's

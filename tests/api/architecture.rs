@@ -1,6 +1,6 @@
 //! The import rules of `docs/architecture.md`, checked on the source so they stay true:
-//! only `store` names diesel, and only `http` and the start-up code (`app`, `cli`) name
-//! actix-web. A new file that breaks a rule fails here with its path and line.
+//! only `store` names diesel, only `http` and the start-up code (`app`, `cli`) name
+//! actix-web, and only `http` names utoipa. A new file that breaks a rule fails here with its path and line.
 
 use std::path::{Path, PathBuf};
 
@@ -73,11 +73,24 @@ fn only_http_and_start_up_code_name_actix_web() {
 }
 
 #[test]
+fn only_http_describes_wire_shapes_with_utoipa() {
+    // The OpenAPI document must describe what is sent, so the types it is built from are
+    // the ones `http` serializes; a domain type deriving `ToSchema` would be a second copy.
+    let found = offending_lines("utoipa", &["http"]);
+    assert!(
+        found.is_empty(),
+        "utoipa outside src/http:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
 fn the_rule_checker_sees_a_violation() {
     // The checker itself must be able to fail: `store` names diesel, so with no module
     // allowed it reports lines.
     assert!(!offending_lines("diesel", &[]).is_empty());
     assert!(!offending_lines("actix_web", &["app", "cli"]).is_empty());
+    assert!(!offending_lines("utoipa", &[]).is_empty());
 }
 
 // ---- the module graph: no import cycles, `AppState` only at the edges ----

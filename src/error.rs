@@ -64,8 +64,39 @@ impl Error {
         }
     }
 
-    /// Wraps an unexpected failure with what was being done.
-    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
-        Error::Internal(anyhow::anyhow!("{context}: {error}"))
+    /// Wraps an unexpected failure with what was being done, keeping the failure as the
+    /// cause (the log line shows the chain; `source()` walks it).
+    pub fn internal(
+        context: &'static str,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Internal(anyhow::Error::new(error).context(context))
+    }
+
+    /// An unexpected state that no failure caused (a bug, were it ever reached).
+    pub fn bug(context: &'static str, what: &'static str) -> Self {
+        Error::Internal(anyhow::anyhow!("{context}: {what}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_behind_the_context() {
+        let cause = "x".parse::<i64>().unwrap_err();
+        let Error::Internal(error) = Error::internal("reading a number", cause) else {
+            unreachable!("internal() makes an internal error")
+        };
+        assert_eq!(
+            format!("{error:#}"),
+            "reading a number: invalid digit found in string"
+        );
+        assert!(error
+            .chain()
+            .nth(1)
+            .unwrap()
+            .is::<std::num::ParseIntError>());
     }
 }

@@ -172,7 +172,7 @@ fn accept_totp(
 ) -> Result<bool> {
     let secret = master_key
         .open(&seal_context(&totp.user_id), &totp.secret_sealed)
-        .map_err(|e| Error::internal("opening a TOTP secret", e))?;
+        .map_err(|e| Error::Internal(e.context("opening a TOTP secret")))?;
     let current = time_step(now);
     let mut matched = None;
     // Every candidate is computed and compared, so timing says nothing about which matched.

@@ -156,7 +156,7 @@ pub fn create_user(
         Err(e) if store::is_unique_violation(&e) => return Err(Error::UsernameTaken),
         Err(e) => return Err(e.into()),
     }
-    users::find(conn, &id)?.ok_or_else(|| Error::internal("creating a user", "row vanished"))
+    users::find(conn, &id)?.ok_or_else(|| Error::bug("creating a user", "row vanished"))
 }
 
 /// Stores a new password hash and ends every session but `keep`, in one transaction, after

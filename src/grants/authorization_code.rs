@@ -135,7 +135,10 @@ pub fn exchange(
         Ok(Outcome::Issued(issued))
     })?;
     match outcome {
-        Outcome::Issued(issued) => Ok(issued),
+        Outcome::Issued(issued) => {
+            super::count_issued(policy.metrics, grant::AUTHORIZATION_CODE, now);
+            Ok(issued)
+        }
         Outcome::Refused(message) => Err(Error::InvalidGrant(message.into())),
     }
 }

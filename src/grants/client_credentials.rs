@@ -64,6 +64,7 @@ pub fn issue(
     let access_token = issuer
         .keys
         .sign(TokenKind::Access, client.signing_alg(), &claims)?;
+    super::count_issued(policy.metrics, grant::CLIENT_CREDENTIALS, now);
     Ok(IssuedTokens {
         access_token,
         expires_in: ttl,

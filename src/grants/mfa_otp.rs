@@ -31,7 +31,7 @@ pub fn complete(
     context: &RequestContext,
     now: i64,
 ) -> Result<IssuedTokens> {
-    complete_with(
+    let issued = complete_with(
         conn,
         policy,
         credentials,
@@ -42,7 +42,9 @@ pub fn complete(
         |conn, user, client, scope| {
             start_session(conn, issuer, user, client, scope, &AMR, context, now)
         },
-    )
+    )?;
+    super::count_issued(policy.metrics, grant::MFA_OTP, now);
+    Ok(issued)
 }
 
 /// [`complete`] with what a successful login makes left to the caller (a token session for

@@ -83,6 +83,15 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
 }
 
+/// Counts the tokens a grant issued (`tessera_tokens_issued_total` by grant type, and this
+/// instance's last hour for the console's overview), once they are committed. Each grant
+/// counts its own, so every way to it (the token endpoint, the console's sign-in and
+/// refresh) is counted alike.
+pub fn count_issued(metrics: &crate::metrics::Metrics, grant: &'static str, now: i64) {
+    metrics.tokens_issued.with_label_values(&[grant]).inc();
+    metrics.tokens_last_hour.record(now);
+}
+
 /// The scope to grant: the request's scopes if the client allows every one of them, or all
 /// the client's scopes when none are asked for. Unknown scopes are refused, never dropped.
 pub fn resolve_scope(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>> {

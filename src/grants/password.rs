@@ -107,7 +107,7 @@ pub fn complete(
 ) -> Result<IssuedTokens> {
     let client = attempt.client.clone();
     let scope = attempt.scope.clone();
-    complete_with(
+    let issued = complete_with(
         conn,
         policy,
         attempt,
@@ -115,7 +115,9 @@ pub fn complete(
         context,
         now,
         |conn, user| start_session(conn, issuer, user, &client, &scope, &["pwd"], context, now),
-    )
+    )?;
+    super::count_issued(policy.metrics, grant::PASSWORD, now);
+    Ok(issued)
 }
 
 /// Step three with what a successful login makes left to the caller: the token endpoint

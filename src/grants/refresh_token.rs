@@ -190,6 +190,7 @@ pub fn exchange(
                 None,
                 now,
             )?;
+            super::count_issued(policy.metrics, grant::REFRESH_TOKEN, now);
             return Ok(IssuedTokens {
                 access_token,
                 expires_in,
@@ -240,6 +241,7 @@ pub fn exchange(
                     Some(&done.user),
                     now,
                 )?;
+                super::count_issued(policy.metrics, grant::REFRESH_TOKEN, now);
                 return Ok(IssuedTokens {
                     access_token,
                     expires_in,
@@ -392,7 +394,7 @@ fn live_session(
 
 fn open_successor(jti: &str, sealed: &str) -> Result<String> {
     let token = crate::crypto::open_with(&successor_key(jti), "refresh successor", sealed)
-        .map_err(|e| Error::internal("opening the successor token", e))?;
+        .map_err(|e| Error::Internal(e.context("opening the successor token")))?;
     String::from_utf8(token).map_err(|e| Error::internal("successor token", e))
 }
 

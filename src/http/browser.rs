@@ -121,7 +121,7 @@ pub fn set_refresh_cookies(
         .map_or(0, |exp| (exp - now).max(0));
     let sid = jwt_claim(refresh_token, "sid")
         .and_then(|sid| sid.as_str().map(str::to_string))
-        .ok_or_else(|| Error::internal("building cookies", "refresh token without a sid"))?;
+        .ok_or_else(|| Error::bug("building cookies", "refresh token without a sid"))?;
     let csrf = csrf_value(master_key, &sid);
     let refresh = set_cookie(
         REFRESH_COOKIE,
@@ -138,7 +138,7 @@ pub fn set_refresh_cookies(
             response.append_header((header::SET_COOKIE, csrf));
             Ok(())
         }
-        _ => Err(Error::internal("building cookies", "invalid header value")),
+        _ => Err(Error::bug("building cookies", "invalid header value")),
     }
 }
 

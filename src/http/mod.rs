@@ -104,7 +104,7 @@ async fn admin_only(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        let error = Error::internal("admin authorization", "no application state");
+        let error = Error::bug("admin authorization", "no application state");
         return Ok(req.error_response(error).map_into_right_body());
     };
     match authorize_admin(req.request(), &state).await {
@@ -147,7 +147,7 @@ pub async fn admin_authority(
 /// call; it fails closed should a handler ever be reached without the check.
 pub fn admin_operator(req: &HttpRequest) -> Result<Operator, Error> {
     req.extensions().get::<Operator>().cloned().ok_or_else(|| {
-        Error::internal(
+        Error::bug(
             "admin authorization",
             "an admin handler was reached without the admin check",
         )

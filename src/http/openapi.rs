@@ -317,7 +317,7 @@ mod tests {
             Error::UnsupportedMediaType(String::new()),
             Error::MethodNotAllowed,
             Error::Unavailable,
-            Error::internal("x", "y"),
+            Error::bug("x", "y"),
         ];
         for error in errors {
             let code = serde_json::to_value(ErrorCode::of(&error)).unwrap();

@@ -271,19 +271,9 @@ pub async fn issue_token(
             other.chars().take(64).collect::<String>()
         ))),
     };
-    match result {
-        Ok(issued) => {
-            state
-                .metrics
-                .tokens_issued
-                .with_label_values(&[grant_type.as_str()])
-                .inc();
-            state.metrics.tokens_last_hour.record(now);
-            token_response(issued, &state, now)
-        }
-        // A failed client authentication is counted by `http::limit_client_failures`.
-        Err(e) => Err(e),
-    }
+    // Each grant counts what it issued; a failed client authentication is counted by
+    // `http::limit_client_failures`.
+    token_response(result?, &state, now)
 }
 
 /// The successful token response body (RFC 6749 §5.1).

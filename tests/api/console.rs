@@ -602,3 +602,13 @@ fn hidden_value(html: &str, id: &str) -> String {
     let end = html[start..].find('"').unwrap() + start;
     html[start..end].to_string()
 }
+
+#[tokio::test]
+async fn a_console_sign_in_counts_the_tokens_it_issued() {
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("root", &["admin"]);
+    console_sign_in(&app, "root").await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    let series = r#"tessera_tokens_issued_total{grant_type="authorization_code"} 1"#;
+    assert!(text.lines().any(|line| line == series), "{text}");
+}

@@ -259,7 +259,6 @@ impl Console {
             .await;
             match refreshed.map(|issued| Tokens::from_issued(issued, now)) {
                 Ok(Some(fresh)) => {
-                    state.metrics.tokens_last_hour.record(now);
                     cookies.push(cookie_value(
                         &state,
                         TOKENS_COOKIE,
@@ -664,7 +663,6 @@ pub async fn callback(
             )),
             Err(e) => return Ok(with_cookies(page.error_for(&e), &clear_sign_in)),
         };
-    state.metrics.tokens_last_hour.record(now);
     let sealed = tokens.seal(&state.master_key);
     if sealed.len() + TOKENS_COOKIE.len() > MAX_COOKIE {
         // The session just started cannot be used: it ends at once rather than linger.

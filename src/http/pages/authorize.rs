@@ -124,7 +124,7 @@ async fn answer(
         }
         Ok(Next::Consent) => match &session {
             Some(session) => consent_page(&page, &valid, session, query),
-            None => page.error_for(&Error::internal("consent", "no session")),
+            None => page.error_for(&Error::bug("consent", "no session")),
         },
         Ok(Next::Code(code)) => page.see_other(&authorize::code_redirect(
             &valid.target,

@@ -106,11 +106,11 @@ impl PageContext {
         let state = req
             .app_data::<web::Data<AppState>>()
             .cloned()
-            .ok_or_else(|| Error::internal("pages", "no state"))?;
+            .ok_or_else(|| Error::bug("pages", "no state"))?;
         let pages = req
             .app_data::<web::Data<Pages>>()
             .cloned()
-            .ok_or_else(|| Error::internal("pages", "no templates"))?;
+            .ok_or_else(|| Error::bug("pages", "no templates"))?;
         let existing = cookie(req, FORM_COOKIE).filter(|v| v.len() == 43);
         let new_form_secret = existing.is_none();
         Ok(PageContext {

@@ -38,12 +38,6 @@ pub enum Error {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("the request body is larger than 64 KiB")]
-    PayloadTooLarge,
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    #[error("method not allowed")]
-    MethodNotAllowed,
     /// The database cannot be reached; the client should retry.
     #[error("the service is temporarily unavailable")]
     Unavailable,

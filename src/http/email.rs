@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use crate::error::Error;
 use crate::http::account::check_password_of;
 use crate::http::error::ErrorBody;
+use crate::http::error::HttpError;
 use crate::http::extract::{client_ip, JsonOrForm};
 use crate::http::openapi::responses::{
     OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable, UnsupportedMediaType,
@@ -216,10 +217,10 @@ pub async fn forgot_password_of(
 pub async fn forgot_password(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Result<JsonOrForm<ForgotBody>, Error>,
-) -> Result<HttpResponse, Error> {
+    body: Result<JsonOrForm<ForgotBody>, HttpError>,
+) -> Result<HttpResponse, HttpError> {
     if !is_json(&req) {
-        return crate::http::pages::recovery::forgot(req, body).await;
+        return Ok(crate::http::pages::recovery::forgot(req, body).await?);
     }
     let JsonOrForm(body) = body?;
     require_mail(&state)?;
@@ -300,10 +301,10 @@ pub async fn reset_password_of(
 pub async fn reset_password(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: Result<JsonOrForm<ResetBody>, Error>,
-) -> Result<HttpResponse, Error> {
+    body: Result<JsonOrForm<ResetBody>, HttpError>,
+) -> Result<HttpResponse, HttpError> {
     if !is_json(&req) {
-        return crate::http::pages::recovery::reset(req, body).await;
+        return Ok(crate::http::pages::recovery::reset(req, body).await?);
     }
     let JsonOrForm(body) = body?;
     require_mail(&state)?;

@@ -9,6 +9,48 @@ use utoipa::ToSchema;
 
 use crate::error::Error;
 
+/// What a handler can answer: a domain [`Error`], or a refusal of the request itself that
+/// the domain never sees (the body's size or type, the method). All answer in the contract's
+/// error shape; the transport refusals as `invalid_request` with their own status.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error(transparent)]
+    Domain(#[from] Error),
+    /// 413.
+    #[error("the request body is larger than 64 KiB")]
+    PayloadTooLarge,
+    /// 415, saying what the body must be.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+}
+
+impl ResponseError for HttpError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            HttpError::Domain(error) => error.status_code(),
+            HttpError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            HttpError::Domain(error) => error.error_response(),
+            refusal => HttpResponse::build(refusal.status_code())
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .json(ErrorBody {
+                    error: ErrorCode::InvalidRequest,
+                    error_description: refusal.to_string(),
+                    mfa_token: None,
+                }),
+        }
+    }
+}
+
 /// The body of every error response.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -47,11 +89,7 @@ impl ErrorCode {
     /// The code of the contract for a failure.
     pub fn of(error: &Error) -> ErrorCode {
         match error {
-            Error::InvalidRequest(_)
-            | Error::PayloadTooLarge
-            | Error::UnsupportedMediaType(_)
-            | Error::MethodNotAllowed
-            | Error::Conflict(_) => ErrorCode::InvalidRequest,
+            Error::InvalidRequest(_) | Error::Conflict(_) => ErrorCode::InvalidRequest,
             Error::InvalidClient(_) => ErrorCode::InvalidClient,
             Error::InvalidGrant(_) => ErrorCode::InvalidGrant,
             Error::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
@@ -87,9 +125,6 @@ impl ResponseError for Error {
             Error::UsernameTaken | Error::Conflict(_) => StatusCode::CONFLICT,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

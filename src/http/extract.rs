@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::clients::ClientCredentials;
 use crate::config::Settings;
 use crate::error::Error;
+use crate::http::error::HttpError;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -32,7 +33,7 @@ fn read_body<T: DeserializeOwned>(
     req: &HttpRequest,
     payload: &mut Payload,
     accept: Accept,
-) -> Pin<Box<dyn Future<Output = Result<T, Error>>>> {
+) -> Pin<Box<dyn Future<Output = Result<T, HttpError>>>> {
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -65,30 +66,31 @@ fn read_body<T: DeserializeOwned>(
             Accept::Both => is_json || is_form,
         };
         if !accepted {
-            return Err(Error::UnsupportedMediaType(format!(
+            return Err(HttpError::UnsupportedMediaType(format!(
                 "the body must be {wanted}"
             )));
         }
         if declared_length.is_some_and(|n| n > MAX_BODY) {
-            return Err(Error::PayloadTooLarge);
+            return Err(HttpError::PayloadTooLarge);
         }
         let mut body = Vec::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk
                 .map_err(|_| Error::InvalidRequest("the request body could not be read".into()))?;
             if body.len() + chunk.len() > MAX_BODY {
-                return Err(Error::PayloadTooLarge);
+                return Err(HttpError::PayloadTooLarge);
             }
             body.extend_from_slice(&chunk);
         }
-        if is_json {
+        let parsed = if is_json {
             serde_json::from_slice(&body).map_err(|e| {
                 Error::InvalidRequest(format!("malformed JSON body: {}", describe_json_error(&e)))
             })
         } else {
             serde_urlencoded::from_bytes(&body)
                 .map_err(|e| Error::InvalidRequest(format!("malformed form body: {e}")))
-        }
+        };
+        Ok(parsed?)
     })
 }
 
@@ -114,8 +116,8 @@ pub struct FormBody<T>(pub T);
 pub struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonOrForm<T> {
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = read_body(req, payload, Accept::Both);
         Box::pin(async move { body.await.map(JsonOrForm) })
@@ -123,8 +125,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonOrForm<T> {
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for FormBody<T> {
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = read_body(req, payload, Accept::Form);
         Box::pin(async move { body.await.map(FormBody) })
@@ -132,8 +134,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for FormBody<T> {
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
-    type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Error>>>>;
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let body = read_body(req, payload, Accept::Json);
         Box::pin(async move { body.await.map(JsonBody) })

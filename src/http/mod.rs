@@ -158,8 +158,8 @@ async fn not_found() -> Result<HttpResponse, Error> {
     Err(Error::NotFound("no such endpoint".into()))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, Error> {
-    Err(Error::MethodNotAllowed)
+async fn method_not_allowed() -> Result<HttpResponse, crate::http::error::HttpError> {
+    Err(crate::http::error::HttpError::MethodNotAllowed)
 }
 
 /// Whether `path` is one of the admin API's, which [`admin_only`] guards.

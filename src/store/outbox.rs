@@ -70,7 +70,10 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Message>> {
 /// and returns them. One transaction: on PostgreSQL the candidate rows are locked with
 /// `FOR UPDATE SKIP LOCKED`, so concurrent workers take disjoint rows without waiting; on
 /// SQLite the transaction holds the write lock from its start (`BEGIN IMMEDIATE`). A row
-/// is due when it is neither sent nor failed, its time has come and no live lease holds it.
+/// is due when it is neither sent nor failed, its time has come and no live lease of another
+/// worker holds it: a worker claims only with nothing in hand, so a row still claimed by
+/// `worker` is one it abandoned when the database failed mid-batch, and waiting out the
+/// lease (minutes) would only delay its delivery.
 pub fn claim_due(
     conn: &mut DbConnection,
     kinds: &[&str],
@@ -87,7 +90,8 @@ pub fn claim_due(
             .filter(
                 outbox::claimed_until
                     .is_null()
-                    .or(outbox::claimed_until.le(now)),
+                    .or(outbox::claimed_until.le(now))
+                    .or(outbox::claimed_by.eq(worker)),
             )
             .filter(outbox::kind.eq_any(kinds))
             .order(outbox::next_attempt_at.asc())

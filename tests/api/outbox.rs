@@ -160,6 +160,20 @@ both_backends! {
         assert!(rows::mark_sent(&mut conn, &id, "worker-b", now + 302).unwrap());
     }
 
+    async fn a_claim_its_own_worker_abandoned_is_taken_again_at_that_workers_next_poll(backend) {
+        let app = spawn_app(backend).await;
+        let id = enqueue(&app, "abandoned");
+        let now = tessera::now();
+        let mut conn = app.state.db.get().unwrap();
+        // Worker a claims, then loses the database before it can deliver or record.
+        assert_eq!(rows::claim_due(&mut conn, &["test"], now, now + 300, "worker-a", 10).unwrap().len(), 1);
+        let other = rows::claim_due(&mut conn, &["test"], now + 1, now + 301, "worker-b", 10).unwrap();
+        assert!(other.is_empty(), "another worker still waits for the lease");
+        let again = rows::claim_due(&mut conn, &["test"], now + 1, now + 301, "worker-a", 10).unwrap();
+        assert_eq!(again.len(), 1, "its own worker takes it again at once");
+        assert_eq!(again[0].id, id);
+    }
+
     async fn a_message_enqueued_in_a_rolled_back_transaction_is_never_sent(backend) {
         let app = spawn_app(backend).await;
         let mut conn = app.state.db.get().unwrap();

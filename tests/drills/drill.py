@@ -53,6 +53,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def port_free(port):
+    """True when a listener could bind `port` now (TIME_WAIT sockets do not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def as_postgres(cmd):
     return ["runuser", "-u", "postgres", "--"] + cmd if os.geteuid() == 0 else cmd
 
@@ -174,8 +185,11 @@ class Instance:
         self.proc = None
 
     def start(self, prefix=()):
+        # A process group of its own: `faketime` runs tessera as its child, so signals go to
+        # the group (see `kill`).
         self.proc = subprocess.Popen([*prefix, self.binary, "serve"], env=self.env, stdout=self.log,
-                                     stderr=self.log, cwd=os.path.dirname(self.log.name))
+                                     stderr=self.log, cwd=os.path.dirname(self.log.name),
+                                     start_new_session=True)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -189,9 +203,21 @@ class Instance:
         raise SystemExit(f"drill: {self.name} not ready after 60 s")
 
     def kill(self, sig=signal.SIGKILL):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(30)
+        """Signals the instance's whole process group (a signal to `faketime` alone would leave
+        tessera running on its port) and waits until its port can be bound again: whatever
+        reaps the orphaned child, the next start must find the port free."""
+        if not self.proc:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            return
+        self.proc.wait(30)
+        deadline = time.time() + 30
+        while not port_free(self.port):
+            if time.time() > deadline:
+                raise SystemExit(f"drill: {self.name}'s port still taken 30 s after signal {sig}")
+            time.sleep(0.05)
 
 
 def cli(binary, env, *args, stdin=None):
@@ -763,8 +789,19 @@ class Drill:
         got = collections.Counter(rcpt.split("@")[0] for rcpt, _ in self.box.messages)
         dup_ids = [m for m, n in collections.Counter(mid for _, mid in self.box.messages).items() if n > 1]
         lost = sum(max(0, n - got[u]) for u, n in self.rec.forgot.items())
-        if lost:
-            self.fail(f"{lost} of {asked} reset mails asked for never arrived")
+        # A mail the SIGKILLed instance had claimed but not sent waits for its lease (300 s)
+        # to run out, then goes out from another instance: late, not lost. Only such claims,
+        # made by the time of the kill, excuse a missing mail; a live worker retakes its own.
+        kill = next((f["t0"] for f in self.faults if f["name"].startswith("instance SIGKILLed")), None)
+        leased = 0
+        if kill is not None:
+            leased = int(self.pg.psql(
+                "SELECT count(*) FROM outbox WHERE kind = 'mail' AND sent_at IS NULL AND failed_at IS NULL "
+                f"AND claimed_until - 300 BETWEEN {int(kill) - 2} AND {int(kill) + 1}"))
+        if lost > leased:
+            self.fail(f"{lost - leased} of {asked} reset mails asked for never arrived")
+        elif lost:
+            self.notes.append(f"{lost} reset mail(s) claimed by the SIGKILLed instance wait for its lease")
         if len(dup_ids) > 1:  # one instance was SIGKILLed once
             self.fail(f"{len(dup_ids)} mails sent twice (only one resend after the SIGKILL is allowed)")
         self.mail = (asked, len(self.box.messages), len(dup_ids))

@@ -13,6 +13,7 @@ use crate::http::blocking;
 use crate::http::console::{
     checked, notice_for, split_list, urlencode, Console, DoneQuery, Flash, Intent, Outcome,
 };
+use crate::http::error::HttpError;
 use crate::http::extract::FormBody;
 
 fn client_row(client: &Client) -> Value {
@@ -217,7 +218,7 @@ fn secret_page(console: &Console, created: &ClientWithSecret, title: &str) -> Ht
 )]
 pub async fn create(
     req: HttpRequest,
-    form: Result<FormBody<CreateClientForm>, Error>,
+    form: Result<FormBody<CreateClientForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let console = match Console::open(&req, Intent::Act).await {
         Ok(console) => console,
@@ -225,7 +226,7 @@ pub async fn create(
     };
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(console.error_page(&e)),
+        Err(e) => return Ok(console.refused(&e)),
     };
     if !console.page.check_csrf(form.csrf.as_deref()) {
         return Ok(console.expired_form());
@@ -287,7 +288,7 @@ pub struct ClientActionForm {
 pub async fn act(
     req: HttpRequest,
     path: web::Path<String>,
-    form: Result<FormBody<ClientActionForm>, Error>,
+    form: Result<FormBody<ClientActionForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let console = match Console::open(&req, Intent::Act).await {
         Ok(console) => console,
@@ -295,7 +296,7 @@ pub async fn act(
     };
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(console.error_page(&e)),
+        Err(e) => return Ok(console.refused(&e)),
     };
     if !console.page.check_csrf(form.csrf.as_deref()) {
         return Ok(console.expired_form());

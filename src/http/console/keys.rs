@@ -11,6 +11,7 @@ use crate::admin;
 use crate::error::Error;
 use crate::http::blocking;
 use crate::http::console::{notice_for, Console, DoneQuery, Flash, Intent, Outcome};
+use crate::http::error::HttpError;
 use crate::http::extract::FormBody;
 use crate::http::wire::{KeyStatus, KeyView};
 
@@ -190,7 +191,7 @@ fn retire_consequence(key: &KeyView) -> String {
 )]
 pub async fn act(
     req: HttpRequest,
-    form: Result<FormBody<KeyActionForm>, Error>,
+    form: Result<FormBody<KeyActionForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let console = match Console::open(&req, Intent::Act).await {
         Ok(console) => console,
@@ -198,7 +199,7 @@ pub async fn act(
     };
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(console.error_page(&e)),
+        Err(e) => return Ok(console.refused(&e)),
     };
     if !console.page.check_csrf(form.csrf.as_deref()) {
         return Ok(console.expired_form());

@@ -23,6 +23,7 @@ use crate::console::{self, SignIn, Tokens};
 use crate::error::Error;
 use crate::grants::{self, RequestContext};
 use crate::http::browser::cookie;
+use crate::http::error::HttpError;
 use crate::http::extract::{client_ip, user_agent, FormBody};
 use crate::http::pages::{PageContext, SESSION_COOKIE};
 use crate::http::{admin_authority, authenticate_token, blocking};
@@ -344,6 +345,15 @@ impl Console {
 
     /// A domain error that is no mistake of the form's (database down, the admin lost the
     /// role meanwhile, …) as its page.
+    /// The page for an action whose form could not be read (its size or type), or for what
+    /// reading it found wrong.
+    pub fn refused(&self, error: &HttpError) -> HttpResponse {
+        match error {
+            HttpError::Domain(error) => self.error_page(error),
+            refusal => self.page.refused(refusal),
+        }
+    }
+
     pub fn error_page(&self, error: &Error) -> HttpResponse {
         match error {
             Error::Forbidden(_) => self.finish(message(
@@ -733,12 +743,12 @@ pub struct SignOutForm {
 )]
 pub async fn logout(
     req: HttpRequest,
-    form: Result<FormBody<SignOutForm>, Error>,
+    form: Result<FormBody<SignOutForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let mut page = PageContext::new(&req)?;
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     if !page.check_csrf(form.csrf.as_deref()) {
         return Ok(page.expired_form());

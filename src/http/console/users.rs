@@ -16,6 +16,7 @@ use crate::http::blocking;
 use crate::http::console::{
     notice_for, split_list, urlencode, Console, DoneQuery, Flash, Intent, Outcome,
 };
+use crate::http::error::HttpError;
 use crate::http::extract::FormBody;
 use crate::http::wire::{Page, SessionView, UserView};
 
@@ -159,7 +160,7 @@ pub struct CreateUserForm {
 )]
 pub async fn create(
     req: HttpRequest,
-    form: Result<FormBody<CreateUserForm>, Error>,
+    form: Result<FormBody<CreateUserForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let console = match Console::open(&req, Intent::Act).await {
         Ok(console) => console,
@@ -167,7 +168,7 @@ pub async fn create(
     };
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(console.error_page(&e)),
+        Err(e) => return Ok(console.refused(&e)),
     };
     if !console.page.check_csrf(form.csrf.as_deref()) {
         return Ok(console.expired_form());
@@ -335,7 +336,7 @@ pub struct UserActionForm {
 pub async fn act(
     req: HttpRequest,
     path: web::Path<String>,
-    form: Result<FormBody<UserActionForm>, Error>,
+    form: Result<FormBody<UserActionForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let console = match Console::open(&req, Intent::Act).await {
         Ok(console) => console,
@@ -343,7 +344,7 @@ pub async fn act(
     };
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(console.error_page(&e)),
+        Err(e) => return Ok(console.refused(&e)),
     };
     if !console.page.check_csrf(form.csrf.as_deref()) {
         return Ok(console.expired_form());

@@ -12,6 +12,7 @@ use crate::consent;
 use crate::error::Error;
 use crate::http::account::{change_password_of, check_password_of};
 use crate::http::error::ErrorBody;
+use crate::http::error::HttpError;
 use crate::http::extract::{client_ip, FormBody};
 use crate::http::openapi::responses::{NotFound, OtherError, Unauthorized, Unavailable};
 use crate::http::pages::login::require_session;
@@ -177,12 +178,12 @@ fn first_party(ip: Option<String>) -> Claimant {
 )]
 pub async fn account_action(
     req: HttpRequest,
-    form: Result<FormBody<AccountForm>, Error>,
+    form: Result<FormBody<AccountForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let mut page = PageContext::new(&req)?;
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     if !page.check_csrf(form.csrf.as_deref()) {
         return Ok(page.expired_form());

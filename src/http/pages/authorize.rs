@@ -13,6 +13,7 @@ use crate::authorize::{
 use crate::browser_session::BrowserSession;
 use crate::error::Error;
 use crate::http::blocking;
+use crate::http::error::HttpError;
 use crate::http::extract::{client_ip, FormBody};
 use crate::http::pages::{current_session, PageContext};
 
@@ -216,12 +217,12 @@ pub struct ConsentForm {
 )]
 pub async fn consent(
     req: HttpRequest,
-    form: Result<FormBody<ConsentForm>, Error>,
+    form: Result<FormBody<ConsentForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let page = PageContext::new(&req)?;
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     if !page.check_csrf(form.csrf.as_deref()) {
         return Ok(page.expired_form());

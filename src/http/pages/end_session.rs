@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::http::blocking;
+use crate::http::error::HttpError;
 use crate::http::extract::FormBody;
 use crate::http::pages::{current_session, PageContext};
 use crate::oidc::logout::{self, Browser, Checked, LogoutRequest, Refused};
@@ -76,12 +77,12 @@ pub async fn logout_get(req: HttpRequest) -> Result<HttpResponse, Error> {
 )]
 pub async fn logout_post(
     req: HttpRequest,
-    form: Result<FormBody<LogoutParams>, Error>,
+    form: Result<FormBody<LogoutParams>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let page = PageContext::new(&req)?;
     match form {
         Ok(FormBody(params)) => Ok(answer(&req, page, params, true).await),
-        Err(e) => Ok(page.error_for(&e)),
+        Err(e) => Ok(page.refused(&e)),
     }
 }
 

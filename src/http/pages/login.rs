@@ -13,6 +13,7 @@ use crate::clients::ClientCredentials;
 use crate::error::Error;
 use crate::grants::{self, RequestContext};
 use crate::http::blocking;
+use crate::http::error::HttpError;
 use crate::http::extract::{client_ip, user_agent, FormBody};
 use crate::http::pages::{current_session, safe_return_to, PageContext, SESSION_COOKIE};
 use crate::http::token::limit_attempts;
@@ -145,12 +146,12 @@ pub async fn login_form(
 )]
 pub async fn login(
     req: HttpRequest,
-    form: Result<FormBody<LoginForm>, Error>,
+    form: Result<FormBody<LoginForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let mut page = PageContext::new(&req)?;
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     let return_to = safe_return_to(form.return_to.as_deref());
     if !page.check_csrf(form.csrf.as_deref()) {
@@ -322,12 +323,12 @@ pub async fn login(
 )]
 pub async fn logout(
     req: HttpRequest,
-    form: Result<FormBody<CsrfForm>, Error>,
+    form: Result<FormBody<CsrfForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let mut page = PageContext::new(&req)?;
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     if !page.check_csrf(form.csrf.as_deref()) {
         return Ok(page.expired_form());
@@ -435,12 +436,12 @@ pub async fn signup_form(
 )]
 pub async fn signup(
     req: HttpRequest,
-    form: Result<FormBody<SignupForm>, Error>,
+    form: Result<FormBody<SignupForm>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let mut page = PageContext::new(&req)?;
     let form = match form {
         Ok(FormBody(form)) => form,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     if !page.state.settings.registration_open {
         return Ok(registration_closed(&page));

@@ -17,6 +17,7 @@ use crate::browser_session::{self, BrowserSession};
 use crate::error::Error;
 use crate::http::blocking;
 use crate::http::browser::cookie;
+use crate::http::error::HttpError;
 use crate::state::AppState;
 
 /// The browser session cookie.
@@ -210,6 +211,29 @@ impl PageContext {
         self.page(status, "error.html", title, context! { message => message })
     }
 
+    /// The error page for a request refused before its form could be read (its size or
+    /// type), or for what reading it found wrong.
+    pub fn refused(&self, error: &HttpError) -> HttpResponse {
+        match error {
+            HttpError::Domain(error) => self.error_for(error),
+            HttpError::PayloadTooLarge => self.error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Too much data",
+                "The form sent more than this server accepts.",
+            ),
+            HttpError::UnsupportedMediaType(_) => self.error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Not a form",
+                "This address takes a submitted HTML form.",
+            ),
+            HttpError::MethodNotAllowed => self.error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not here",
+                "This address does not take that kind of request.",
+            ),
+        }
+    }
+
     /// The error page for a domain error.
     pub fn error_for(&self, error: &Error) -> HttpResponse {
         match error {
@@ -239,16 +263,6 @@ impl PageContext {
             Error::NotFound(_) => {
                 self.error(StatusCode::NOT_FOUND, "Not found", "There is nothing here.")
             }
-            Error::PayloadTooLarge => self.error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Too much data",
-                "The form sent more than this server accepts.",
-            ),
-            Error::UnsupportedMediaType(_) => self.error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Not a form",
-                "This address takes a submitted HTML form.",
-            ),
             Error::InvalidRequest(m) | Error::Forbidden(m) => self.error(
                 StatusCode::BAD_REQUEST,
                 "Something is wrong with this request",

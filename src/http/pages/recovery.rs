@@ -14,6 +14,7 @@ use crate::http::blocking;
 use crate::http::email::{
     forgot_password_of, require_mail, reset_password_of, ForgotBody, ResetBody,
 };
+use crate::http::error::HttpError;
 use crate::http::extract::{client_ip, JsonOrForm};
 use crate::http::pages::PageContext;
 use crate::recovery;
@@ -125,12 +126,12 @@ pub async fn forgot_form(req: HttpRequest) -> Result<HttpResponse, Error> {
 /// The form side of `POST /password/forgot` (its JSON side is `http::email`).
 pub async fn forgot(
     req: HttpRequest,
-    body: Result<JsonOrForm<ForgotBody>, Error>,
+    body: Result<JsonOrForm<ForgotBody>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let page = PageContext::new(&req)?;
     let body = match body {
         Ok(JsonOrForm(body)) => body,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     if require_mail(&page.state).is_err() {
         return Ok(unavailable(&page));
@@ -227,12 +228,12 @@ pub async fn reset_form(
 /// The form side of `POST /password/reset` (its JSON side is `http::email`).
 pub async fn reset(
     req: HttpRequest,
-    body: Result<JsonOrForm<ResetBody>, Error>,
+    body: Result<JsonOrForm<ResetBody>, HttpError>,
 ) -> Result<HttpResponse, Error> {
     let page = PageContext::new(&req)?;
     let body = match body {
         Ok(JsonOrForm(body)) => body,
-        Err(e) => return Ok(page.error_for(&e)),
+        Err(e) => return Ok(page.refused(&e)),
     };
     if require_mail(&page.state).is_err() {
         return Ok(unavailable(&page));

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::accounts;
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::clients::{self, Client, ClientPatch, ClientWithSecret, NewClient, FIRST_PARTY};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -67,7 +67,7 @@ pub fn create_user(
         let user = accounts::create_user(conn, username, password_hash, email, roles, now)?;
         audit::record(
             conn,
-            Event::new(kind::USER_CREATED)
+            Event::new(Kind::UserCreated)
                 .actor(&operator.actor)
                 .user(&user.id)
                 .ip(operator.ip.clone())
@@ -179,7 +179,7 @@ pub fn create_client(
         let client = &created.client;
         audit::record(
             conn,
-            Event::new(kind::CLIENT_CREATED)
+            Event::new(Kind::ClientCreated)
                 .actor(&operator.actor)
                 .client(&client.client_id)
                 .ip(operator.ip.clone())
@@ -211,7 +211,7 @@ pub fn update_client(
         let client = clients::update(conn, client_id, patch, now)?;
         audit::record(
             conn,
-            Event::new(kind::CLIENT_UPDATED)
+            Event::new(Kind::ClientUpdated)
                 .actor(&operator.actor)
                 .client(&client.client_id)
                 .ip(operator.ip.clone())
@@ -256,7 +256,7 @@ pub fn delete_client(
         let revoked = ended.len();
         audit::record(
             conn,
-            Event::new(kind::CLIENT_DELETED)
+            Event::new(Kind::ClientDeleted)
                 .actor(&operator.actor)
                 .client(client_id)
                 .ip(operator.ip.clone())
@@ -278,7 +278,7 @@ pub fn rotate_client_secret(
         let rotated = clients::rotate_secret(conn, client_id, now)?;
         audit::record(
             conn,
-            Event::new(kind::CLIENT_SECRET_ROTATED)
+            Event::new(Kind::ClientSecretRotated)
                 .actor(&operator.actor)
                 .client(client_id)
                 .ip(operator.ip.clone()),

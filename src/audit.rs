@@ -6,36 +6,108 @@ use serde_json::Value;
 use crate::store::audit::{self as audit_store, NewAuditEvent};
 use crate::store::{self, DbConnection};
 
-/// Event types, as stored and filtered on.
-pub mod kind {
-    pub const LOGIN: &str = "login";
-    pub const LOGIN_FAILED: &str = "login_failed";
-    pub const ACCOUNT_LOCKED: &str = "account_locked";
-    pub const REGISTER: &str = "register";
-    pub const REFRESH_REUSE: &str = "refresh_reuse";
-    pub const SESSION_REVOKED: &str = "session_revoked";
-    pub const TOKEN_REVOKED: &str = "token_revoked";
-    pub const PASSWORD_CHANGED: &str = "password_changed";
-    pub const USER_CREATED: &str = "user_created";
-    pub const USER_UPDATED: &str = "user_updated";
-    pub const USER_DELETED: &str = "user_deleted";
-    pub const CLIENT_CREATED: &str = "client_created";
-    pub const CLIENT_DELETED: &str = "client_deleted";
-    pub const CLIENT_UPDATED: &str = "client_updated";
-    pub const CONSENT_GRANTED: &str = "consent_granted";
-    pub const CONSENT_WITHDRAWN: &str = "consent_withdrawn";
-    pub const CODE_REUSE: &str = "authorization_code_reuse";
-    pub const CLIENT_SECRET_ROTATED: &str = "client_secret_rotated";
-    pub const KEY_ROTATED: &str = "key_rotated";
-    pub const KEY_RETIRED: &str = "key_retired";
-    pub const MFA_ENABLED: &str = "mfa_enabled";
-    pub const MFA_DISABLED: &str = "mfa_disabled";
+/// Event types, as stored (`audit_events.event_type`) and filtered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Login,
+    LoginFailed,
+    AccountLocked,
+    Register,
+    RefreshReuse,
+    SessionRevoked,
+    TokenRevoked,
+    PasswordChanged,
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    ClientCreated,
+    ClientDeleted,
+    ClientUpdated,
+    ConsentGranted,
+    ConsentWithdrawn,
+    CodeReuse,
+    ClientSecretRotated,
+    KeyRotated,
+    KeyRetired,
+    MfaEnabled,
+    MfaDisabled,
+    EmailVerificationSent,
+    EmailVerified,
+    EmailChanged,
+    PasswordResetRequested,
+    PasswordReset,
+}
+
+impl Kind {
+    /// Every kind, in the order the console's filter lists them.
+    pub const ALL: [Kind; 27] = [
+        Kind::Login,
+        Kind::LoginFailed,
+        Kind::AccountLocked,
+        Kind::Register,
+        Kind::RefreshReuse,
+        Kind::SessionRevoked,
+        Kind::TokenRevoked,
+        Kind::PasswordChanged,
+        Kind::UserCreated,
+        Kind::UserUpdated,
+        Kind::UserDeleted,
+        Kind::ClientCreated,
+        Kind::ClientDeleted,
+        Kind::ClientUpdated,
+        Kind::ConsentGranted,
+        Kind::ConsentWithdrawn,
+        Kind::CodeReuse,
+        Kind::ClientSecretRotated,
+        Kind::KeyRotated,
+        Kind::KeyRetired,
+        Kind::MfaEnabled,
+        Kind::MfaDisabled,
+        Kind::EmailVerificationSent,
+        Kind::EmailVerified,
+        Kind::EmailChanged,
+        Kind::PasswordResetRequested,
+        Kind::PasswordReset,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Login => "login",
+            Kind::LoginFailed => "login_failed",
+            Kind::AccountLocked => "account_locked",
+            Kind::Register => "register",
+            Kind::RefreshReuse => "refresh_reuse",
+            Kind::SessionRevoked => "session_revoked",
+            Kind::TokenRevoked => "token_revoked",
+            Kind::PasswordChanged => "password_changed",
+            Kind::UserCreated => "user_created",
+            Kind::UserUpdated => "user_updated",
+            Kind::UserDeleted => "user_deleted",
+            Kind::ClientCreated => "client_created",
+            Kind::ClientDeleted => "client_deleted",
+            Kind::ClientUpdated => "client_updated",
+            Kind::ConsentGranted => "consent_granted",
+            Kind::ConsentWithdrawn => "consent_withdrawn",
+            Kind::CodeReuse => "authorization_code_reuse",
+            Kind::ClientSecretRotated => "client_secret_rotated",
+            Kind::KeyRotated => "key_rotated",
+            Kind::KeyRetired => "key_retired",
+            Kind::MfaEnabled => "mfa_enabled",
+            Kind::MfaDisabled => "mfa_disabled",
+            Kind::EmailVerificationSent => "email_verification_sent",
+            Kind::EmailVerified => "email_verified",
+            Kind::EmailChanged => "email_changed",
+            Kind::PasswordResetRequested => "password_reset_requested",
+            Kind::PasswordReset => "password_reset",
+        }
+    }
 }
 
 /// An event about to be recorded.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Event {
-    pub kind: &'static str,
+    pub kind: Kind,
     /// Who acted: a user id, `client:ID`, or `cli`.
     pub actor: Option<String>,
     /// The user the event is about.
@@ -47,10 +119,14 @@ pub struct Event {
 
 impl Event {
     /// An event of `kind` with nothing else set.
-    pub fn new(kind: &'static str) -> Self {
+    pub fn new(kind: Kind) -> Self {
         Event {
             kind,
-            ..Default::default()
+            actor: None,
+            user_id: None,
+            client_id: None,
+            ip: None,
+            details: None,
         }
     }
     pub fn actor(mut self, actor: impl Into<String>) -> Self {
@@ -79,7 +155,7 @@ impl Event {
 pub fn record(conn: &mut DbConnection, event: Event, now: i64) -> store::QueryResult<()> {
     log::info!(
         "audit: {} actor={} user={} client={}",
-        event.kind,
+        event.kind.as_str(),
         event.actor.as_deref().unwrap_or("-"),
         event.user_id.as_deref().unwrap_or("-"),
         event.client_id.as_deref().unwrap_or("-")
@@ -88,7 +164,7 @@ pub fn record(conn: &mut DbConnection, event: Event, now: i64) -> store::QueryRe
         conn,
         &NewAuditEvent {
             at: now,
-            event_type: event.kind.to_string(),
+            event_type: event.kind.as_str().to_string(),
             actor: event.actor,
             user_id: event.user_id,
             client_id: event.client_id,
@@ -99,4 +175,19 @@ pub fn record(conn: &mut DbConnection, event: Event, now: i64) -> store::QueryRe
                 .to_string(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_its_own_snake_case_name() {
+        let names: std::collections::BTreeSet<&str> =
+            Kind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), Kind::ALL.len());
+        assert!(names
+            .iter()
+            .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+    }
 }

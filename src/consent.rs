@@ -2,7 +2,7 @@
 //! the answer is remembered per user and client, and withdrawing it ends that client's
 //! sessions of the user.
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::clients::Client;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -65,7 +65,7 @@ pub fn grant(
         )?;
         audit::record(
             conn,
-            Event::new(kind::CONSENT_GRANTED)
+            Event::new(Kind::ConsentGranted)
                 .actor(user_id)
                 .user(user_id)
                 .client(client_id)
@@ -108,7 +108,7 @@ pub fn withdraw(
         crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         audit::record(
             conn,
-            Event::new(kind::CONSENT_WITHDRAWN)
+            Event::new(Kind::ConsentWithdrawn)
                 .actor(user_id)
                 .user(user_id)
                 .client(client_id)

@@ -188,12 +188,12 @@ pub fn overview(
         live_sessions: store::sessions::count_live(conn, now)?,
         failed_logins_last_hour: store::audit::count_since(
             conn,
-            crate::audit::kind::LOGIN_FAILED,
+            crate::audit::Kind::LoginFailed.as_str(),
             hour_ago,
         )?,
         lockouts_last_hour: store::audit::count_since(
             conn,
-            crate::audit::kind::ACCOUNT_LOCKED,
+            crate::audit::Kind::AccountLocked.as_str(),
             hour_ago,
         )?,
         active_keys,

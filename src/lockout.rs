@@ -13,7 +13,7 @@
 //! decided after that is answered 429 and not counted; a right one is refused with 429 too,
 //! and can therefore never clear a lock set while it was being hashed.
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -123,7 +123,7 @@ pub fn count_failure(
             let failures = users::count_failure(conn, user_id, now)?;
             audit::record(
                 conn,
-                Event::new(kind::LOGIN_FAILED)
+                Event::new(Kind::LoginFailed)
                     .user(user_id)
                     .client(client_id)
                     .ip(ip.clone()),
@@ -134,7 +134,7 @@ pub fn count_failure(
                 users::set_locked_until(conn, user_id, Some(now + lock))?;
                 audit::record(
                     conn,
-                    Event::new(kind::ACCOUNT_LOCKED)
+                    Event::new(Kind::AccountLocked)
                         .user(user_id)
                         .ip(ip)
                         .details(serde_json::json!({
@@ -150,7 +150,7 @@ pub fn count_failure(
             let failures = login_failures::count_failure(conn, hash, now)?;
             audit::record(
                 conn,
-                Event::new(kind::LOGIN_FAILED)
+                Event::new(Kind::LoginFailed)
                     .client(client_id)
                     .ip(ip)
                     .details(serde_json::json!({"reason": "unknown user"})),

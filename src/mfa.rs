@@ -9,7 +9,7 @@
 use aws_lc_rs::hmac;
 use serde_json::json;
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::crypto::{constant_time_eq, random_array, sha256_hex, MasterKey};
 use crate::error::{Error, Result};
 use crate::lockout::{self, Subject};
@@ -312,7 +312,7 @@ pub fn confirm_enrolment(
         let revoked = ended.len();
         audit::record(
             conn,
-            Event::new(kind::MFA_ENABLED)
+            Event::new(Kind::MfaEnabled)
                 .actor(user_id)
                 .user(user_id)
                 .ip(ip)
@@ -349,7 +349,7 @@ fn remove_all(
     if removed {
         audit::record(
             conn,
-            Event::new(kind::MFA_DISABLED)
+            Event::new(Kind::MfaDisabled)
                 .actor(actor)
                 .user(user_id)
                 .ip(ip),

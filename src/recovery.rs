@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::audit::{self, Event};
+use crate::audit::{self, Event, Kind};
 use crate::crypto::{random_token, sha256_hex, MasterKey};
 use crate::error::{Error, Result};
 use crate::mail::{html_escape, Mail};
@@ -28,15 +28,6 @@ pub const RESET_TTL: i64 = 1800;
 pub const RESETS_PER_HOUR: i64 = 3;
 /// Verification mails one account gets per hour at most.
 pub const VERIFICATIONS_PER_HOUR: i64 = 5;
-
-/// Audit event types of this module.
-pub mod kind {
-    pub const EMAIL_VERIFICATION_SENT: &str = "email_verification_sent";
-    pub const EMAIL_VERIFIED: &str = "email_verified";
-    pub const EMAIL_CHANGED: &str = "email_changed";
-    pub const PASSWORD_RESET_REQUESTED: &str = "password_reset_requested";
-    pub const PASSWORD_RESET: &str = "password_reset";
-}
 
 /// What the mails need to know about this server.
 #[derive(Debug, Clone, Copy)]
@@ -150,7 +141,7 @@ pub fn request_verification(
         let message_id = crate::mail::enqueue(conn, context.master_key, &mail, now)?;
         audit::record(
             conn,
-            Event::new(kind::EMAIL_VERIFICATION_SENT)
+            Event::new(Kind::EmailVerificationSent)
                 .actor(&user.id)
                 .user(&user.id)
                 .ip(ip)
@@ -177,7 +168,7 @@ pub fn verify_email(conn: &mut DbConnection, token: &str, now: i64) -> Result<Us
         mail_tokens::set_verified(conn, &user.id, &spent.email, now)?;
         audit::record(
             conn,
-            Event::new(kind::EMAIL_VERIFIED)
+            Event::new(Kind::EmailVerified)
                 .actor(&user.id)
                 .user(&user.id),
             now,
@@ -210,7 +201,7 @@ pub fn change_email(
         mail_tokens::spend_all(conn, user_id, VERIFY, now)?;
         audit::record(
             conn,
-            Event::new(kind::EMAIL_CHANGED)
+            Event::new(Kind::EmailChanged)
                 .actor(user_id)
                 .user(user_id)
                 .ip(ip),
@@ -275,7 +266,7 @@ pub fn forgot_password(
             let message_id = crate::mail::enqueue(conn, context.master_key, &mail, now)?;
             audit::record(
                 conn,
-                Event::new(kind::PASSWORD_RESET_REQUESTED)
+                Event::new(Kind::PasswordResetRequested)
                     .user(&user.id)
                     .ip(ip.clone())
                     .details(json!({ "message": message_id })),
@@ -322,7 +313,7 @@ pub fn reset_password(
         crate::session_end::sessions_ended(conn, metrics, &ended, now)?;
         audit::record(
             conn,
-            Event::new(kind::PASSWORD_RESET)
+            Event::new(Kind::PasswordReset)
                 .actor(&user_id)
                 .user(&user_id)
                 .ip(ip)

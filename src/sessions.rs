@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::clients::Client;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -89,7 +89,7 @@ pub fn revoke_session(
         if !ended.is_empty() {
             audit::record(
                 conn,
-                Event::new(kind::SESSION_REVOKED)
+                Event::new(Kind::SessionRevoked)
                     .actor(actor)
                     .user(&session.user_id)
                     .client(&session.client_id)
@@ -118,7 +118,7 @@ pub fn revoke_all_sessions(
         let count = ended.len();
         audit::record(
             conn,
-            Event::new(kind::SESSION_REVOKED)
+            Event::new(Kind::SessionRevoked)
                 .actor(actor)
                 .user(user_id)
                 .ip(ip)
@@ -189,7 +189,7 @@ fn revoke_access(
         metrics.revocations.inc();
         audit::record(
             conn,
-            Event::new(kind::TOKEN_REVOKED)
+            Event::new(Kind::TokenRevoked)
                 .actor(format!("client:{}", client.client_id))
                 .user(&claims.sub)
                 .client(&client.client_id)
@@ -222,7 +222,7 @@ fn revoke_refresh(
         }
         audit::record(
             conn,
-            Event::new(kind::SESSION_REVOKED)
+            Event::new(Kind::SessionRevoked)
                 .actor(format!("client:{}", client.client_id))
                 .user(&claims.sub)
                 .client(&client.client_id)

@@ -5,7 +5,7 @@ pub mod password;
 
 use serde_json::{Map, Value};
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::store::users::{self, NewUser, User};
@@ -114,7 +114,7 @@ pub fn register_with<T>(
         let user = create_user(conn, username, password_hash, email, &[], now)?;
         audit::record(
             conn,
-            Event::new(kind::REGISTER)
+            Event::new(Kind::Register)
                 .actor(&user.id)
                 .user(&user.id)
                 .ip(ip),
@@ -180,7 +180,7 @@ pub fn set_password(
         let revoked = ended.len();
         audit::record(
             conn,
-            Event::new(kind::PASSWORD_CHANGED)
+            Event::new(Kind::PasswordChanged)
                 .actor(actor)
                 .user(user_id)
                 .ip(ip)
@@ -256,7 +256,7 @@ pub fn update_user(
         });
         audit::record(
             conn,
-            Event::new(kind::USER_UPDATED)
+            Event::new(Kind::UserUpdated)
                 .actor(actor)
                 .user(user_id)
                 .ip(ip)
@@ -285,7 +285,7 @@ pub fn delete_user(
         }
         audit::record(
             conn,
-            Event::new(kind::USER_DELETED)
+            Event::new(Kind::UserDeleted)
                 .actor(actor)
                 .user(user_id)
                 .ip(ip),

@@ -2,7 +2,7 @@
 //! code from `/oauth/authorize` for tokens. The code is spent in the transaction that starts
 //! the session; a code presented again ends that session (RFC 6749 §4.1.2).
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::authorize::{code_hash, pkce_shaped};
 use crate::clients::{grant, ClientCredentials};
 use crate::error::{Error, Result};
@@ -67,7 +67,7 @@ pub fn exchange(
             }
             audit::record(
                 conn,
-                Event::new(kind::CODE_REUSE)
+                Event::new(Kind::CodeReuse)
                     .user(&code.user_id)
                     .client(&code.client_id)
                     .ip(context.ip.clone())
@@ -122,7 +122,7 @@ pub fn exchange(
         }
         audit::record(
             conn,
-            Event::new(kind::LOGIN)
+            Event::new(Kind::Login)
                 .actor(&user.id)
                 .user(&user.id)
                 .client(&client.client_id)

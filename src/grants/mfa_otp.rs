@@ -2,7 +2,7 @@
 //! login for a user with MFA on. The client presents the `mfa_token` the password grant
 //! answered with and a TOTP or recovery code; the session then records `amr` `pwd` + `otp`.
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::clients::{self, grant, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{start_session, IssuedTokens, Issuer, Policy, RequestContext};
@@ -108,7 +108,7 @@ pub fn complete_with<T>(
         let issued = finish(conn, &user, &client, &scope)?;
         audit::record(
             conn,
-            Event::new(kind::LOGIN)
+            Event::new(Kind::Login)
                 .actor(&user.id)
                 .user(&user.id)
                 .client(&client.client_id)

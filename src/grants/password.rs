@@ -2,7 +2,7 @@
 //! hasher's bounded pool between two short database steps: [`prepare`] finds the client and
 //! user, [`check`] verifies the password, [`complete`] records the outcome and issues tokens.
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::clients::{grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{resolve_scope, start_session, IssuedTokens, Issuer, Policy, RequestContext};
@@ -179,7 +179,7 @@ pub fn complete_with<T>(
         let issued = finish(conn, &user)?;
         audit::record(
             conn,
-            Event::new(kind::LOGIN)
+            Event::new(Kind::Login)
                 .actor(&user.id)
                 .user(&user.id)
                 .client(&client_id)

@@ -8,7 +8,7 @@
 //! changes nothing does a transaction work out why (reuse, grace, a revoked session, a
 //! token still in the legacy `refresh_tokens` table).
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::clients::{grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
 use crate::grants::{
@@ -354,7 +354,7 @@ fn reuse(
     metrics.refresh_reuse.inc();
     audit::record(
         conn,
-        Event::new(kind::REFRESH_REUSE)
+        Event::new(Kind::RefreshReuse)
             .user(&user.id)
             .client(&client.client_id)
             .ip(context.ip.clone())

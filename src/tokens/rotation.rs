@@ -6,7 +6,7 @@
 
 use anyhow::{anyhow, Result};
 
-use crate::audit::{self, kind, Event};
+use crate::audit::{self, Event, Kind};
 use crate::crypto::MasterKey;
 use crate::store::signing_keys::{self, SigningKeyRow};
 use crate::store::{self, DbConnection, Lock};
@@ -243,7 +243,7 @@ pub fn rotate_now(
                 let kid = rotate_locked(conn, policy, master_key, alg, now_ms, &mut fresh)?;
                 audit::record(
                     conn,
-                    Event::new(kind::KEY_ROTATED)
+                    Event::new(Kind::KeyRotated)
                         .actor(&operator.actor)
                         .ip(operator.ip.clone())
                         .details(serde_json::json!({
@@ -371,7 +371,7 @@ pub fn retire(
         crate::revocation_feed::record_key(conn, kid, now_ms / 1000)?;
         audit::record(
             conn,
-            Event::new(kind::KEY_RETIRED)
+            Event::new(Kind::KeyRetired)
                 .actor(&operator.actor)
                 .ip(operator.ip.clone())
                 .details(serde_json::json!({

@@ -9,39 +9,13 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::admin::{self, AuditQuery};
-use crate::audit::kind;
+use crate::audit::Kind;
 use crate::error::Error;
 use crate::http::blocking;
 use crate::http::console::{urlencode, Console, Flash, Intent};
 use crate::http::wire::{AuditView, Page};
 
 const PAGE_SIZE: i64 = 50;
-
-/// Every event type, for the filter.
-const TYPES: &[&str] = &[
-    kind::LOGIN,
-    kind::LOGIN_FAILED,
-    kind::ACCOUNT_LOCKED,
-    kind::REGISTER,
-    kind::REFRESH_REUSE,
-    kind::SESSION_REVOKED,
-    kind::TOKEN_REVOKED,
-    kind::PASSWORD_CHANGED,
-    kind::USER_CREATED,
-    kind::USER_UPDATED,
-    kind::USER_DELETED,
-    kind::CLIENT_CREATED,
-    kind::CLIENT_UPDATED,
-    kind::CLIENT_DELETED,
-    kind::CLIENT_SECRET_ROTATED,
-    kind::CONSENT_GRANTED,
-    kind::CONSENT_WITHDRAWN,
-    kind::CODE_REUSE,
-    kind::KEY_ROTATED,
-    kind::KEY_RETIRED,
-    kind::MFA_ENABLED,
-    kind::MFA_DISABLED,
-];
 
 /// The filters and paging of the audit view.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -221,9 +195,10 @@ pub async fn list(
             None => return Ok(console.error_page(&e)),
         },
     };
-    let types: Vec<Value> = TYPES
+    let types: Vec<Value> = Kind::ALL
         .iter()
-        .map(|t| context! { name => t, selected => event_type.as_deref() == Some(*t) })
+        .map(|kind| kind.as_str())
+        .map(|t| context! { name => t, selected => event_type.as_deref() == Some(t) })
         .collect();
     Ok(console.render(
         status,

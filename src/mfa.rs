@@ -374,24 +374,13 @@ pub fn admin_reset(
 }
 
 /// What a user gave to turn their own MFA off.
+#[derive(Debug)]
 pub enum DisableProof {
     /// The password, already checked on the hasher's pool
     /// ([`crate::accounts::password::check`]).
     Password { correct: bool },
     /// A current code or a recovery code, checked (and spent) by [`complete_disable`].
-    Code(String),
-}
-
-impl std::fmt::Debug for DisableProof {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DisableProof::Password { correct } => f
-                .debug_struct("Password")
-                .field("correct", correct)
-                .finish(),
-            DisableProof::Code(_) => f.write_str("Code(..)"),
-        }
-    }
+    Code(secrecy::SecretString),
 }
 
 /// Step one of the user's own MFA disable, before any hashing: MFA must be on (`not_found`)
@@ -421,6 +410,7 @@ pub fn complete_disable(
         let proven = match &proof {
             DisableProof::Password { correct } => *correct,
             DisableProof::Code(otp) => {
+                let otp = secrecy::ExposeSecret::expose_secret(otp);
                 verify_second_factor(conn, master_key, user_id, otp, now)?.is_some()
             }
         };

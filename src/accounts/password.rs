@@ -6,6 +6,8 @@
 //! login (a stolen access token must not allow endless guessing) or applies the change in
 //! one transaction that checks the lock again (see [`crate::lockout`]).
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::error::{Error, Result};
 use crate::lockout::{self, Claimant};
 use crate::passwords::PasswordHasher;
@@ -38,18 +40,11 @@ pub fn complete_check(
     Err(Error::InvalidGrant("the password is incorrect".into()))
 }
 
-/// A password change between its steps. Its `Debug` leaves out the new password.
+/// A password change between its steps.
+#[derive(Debug)]
 pub struct Change {
     pub user: User,
-    new_password: String,
-}
-
-impl std::fmt::Debug for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Change")
-            .field("user_id", &self.user.id)
-            .finish_non_exhaustive()
-    }
+    new_password: SecretString,
 }
 
 /// Step one of a change: a locked account is refused (429), then a new password the
@@ -59,21 +54,17 @@ pub fn prepare_change(user: User, new_password: String, now: i64) -> Result<Chan
     if let Some(problem) = crate::passwords::policy_violation(&new_password, &user.username) {
         return Err(Error::WeakPassword(problem.into()));
     }
-    Ok(Change { user, new_password })
+    Ok(Change {
+        user,
+        new_password: new_password.into(),
+    })
 }
 
 /// Outcome of a change's check: the new hash, made only when the current password is
-/// right. Its `Debug` leaves out the hash.
+/// right.
+#[derive(Debug)]
 pub struct ChangeVerdict {
-    new_hash: Option<String>,
-}
-
-impl std::fmt::Debug for ChangeVerdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangeVerdict")
-            .field("current_ok", &self.new_hash.is_some())
-            .finish()
-    }
+    new_hash: Option<SecretString>,
 }
 
 /// Step two of a change (blocking, on the hasher's pool): checks the current password and,
@@ -87,7 +78,7 @@ pub fn check_change(
         return Ok(ChangeVerdict { new_hash: None });
     }
     Ok(ChangeVerdict {
-        new_hash: Some(hasher.hash(&change.new_password)?),
+        new_hash: Some(hasher.hash(change.new_password.expose_secret())?.into()),
     })
 }
 
@@ -113,7 +104,7 @@ pub fn complete_change(
         conn,
         policy.metrics,
         &user_id,
-        &new_hash,
+        new_hash.expose_secret(),
         keep,
         &user_id,
         claimant.ip,
@@ -175,7 +166,7 @@ mod tests {
         let wrong = check_change(&hasher, &change, "not the password").unwrap();
         assert!(wrong.new_hash.is_none());
         let right = check_change(&hasher, &change, "correct horse battery").unwrap();
-        let hash = right.new_hash.clone().unwrap();
+        let hash = right.new_hash.as_ref().unwrap().expose_secret().to_string();
         assert!(hasher.verify("a new long passphrase", &hash));
         assert!(!format!("{right:?}").contains(&hash));
     }

@@ -2,6 +2,8 @@
 //! hasher's bounded pool between two short database steps: [`prepare`] finds the client and
 //! user, [`check`] verifies the password, [`complete`] records the outcome and issues tokens.
 
+use secrecy::{ExposeSecret, SecretString};
+
 use crate::audit::{self, Event, Kind};
 use crate::clients::{grant, Client, ClientCredentials};
 use crate::error::{Error, Result};
@@ -24,19 +26,12 @@ pub struct Attempt {
     pub subject: Subject,
 }
 
-/// Outcome of the password check. Its `Debug` leaves out the new hash.
+/// Outcome of the password check.
+#[derive(Debug)]
 pub struct Verdict {
     pub password_ok: bool,
     /// A new hash when the stored one was made with other parameters.
-    pub rehashed: Option<String>,
-}
-
-impl std::fmt::Debug for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verdict")
-            .field("password_ok", &self.password_ok)
-            .finish_non_exhaustive()
-    }
+    pub rehashed: Option<SecretString>,
 }
 
 /// Step one: authenticates the client, settles the scope, finds the user, and refuses a
@@ -85,7 +80,8 @@ pub fn check(hasher: &PasswordHasher, user: Option<&User>, password: &str) -> Ve
             let password_ok = hasher.verify(password, &user.password_hash);
             let rehashed = (password_ok && hasher.needs_rehash(&user.password_hash))
                 .then(|| hasher.hash(password).ok())
-                .flatten();
+                .flatten()
+                .map(SecretString::from);
             Verdict {
                 password_ok,
                 rehashed,
@@ -158,7 +154,7 @@ pub fn complete_with<T>(
                 return Err(Error::InvalidGrant("account disabled".into()));
             }
             if let Some(hash) = &verdict.rehashed {
-                users::set_password_hash(conn, &user.id, hash, now)?;
+                users::set_password_hash(conn, &user.id, hash.expose_secret(), now)?;
             }
             crate::mfa::issue_mfa_token(conn, &user.id, &client_id, &attempt.scope, now)
         })?;
@@ -174,7 +170,7 @@ pub fn complete_with<T>(
             return Err(Error::InvalidGrant("account disabled".into()));
         }
         if let Some(hash) = &verdict.rehashed {
-            users::set_password_hash(conn, &user.id, hash, now)?;
+            users::set_password_hash(conn, &user.id, hash.expose_secret(), now)?;
         }
         let issued = finish(conn, &user)?;
         audit::record(

@@ -250,7 +250,7 @@ pub async fn disable(
                 .await?;
             DisableProof::Password { correct }
         }
-        Given::Code(otp) => DisableProof::Code(otp),
+        Given::Code(otp) => DisableProof::Code(otp.into()),
     };
     blocking(&state, move |conn, state| {
         mfa::complete_disable(

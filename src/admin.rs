@@ -185,7 +185,7 @@ pub fn create_client(
                 .ip(operator.ip.clone())
                 .details(json!({
                     "public": client.public,
-                    "grant_types": client.grant_types,
+                    "grant_types": clients::GrantType::names(&client.grant_types),
                     "scopes": client.scopes,
                     "audience": client.audience,
                     "refresh_cookie": client.refresh_cookie,
@@ -216,7 +216,7 @@ pub fn update_client(
                 .client(&client.client_id)
                 .ip(operator.ip.clone())
                 .details(json!({
-                    "grant_types": client.grant_types,
+                    "grant_types": clients::GrantType::names(&client.grant_types),
                     "scopes": client.scopes,
                     "redirect_uris": client.redirect_uris,
                     "first_party": client.first_party,

@@ -3,7 +3,7 @@
 //! one-time codes. The token endpoint's half is `grants::authorization_code`.
 
 use crate::browser_session::BrowserSession;
-use crate::clients::{self, grant, Client};
+use crate::clients::{self, Client, GrantType};
 use crate::error::{Error, Result};
 use crate::store::authorization_codes::{self as code_store, AuthorizationCode};
 use crate::store::{self, DbConnection};
@@ -204,7 +204,7 @@ pub fn validate(
             "only response_type=code is supported"
         ),
     }
-    if !target.client.allows_grant(grant::AUTHORIZATION_CODE) {
+    if !target.client.allows_grant(GrantType::AuthorizationCode) {
         fail!(
             "unauthorized_client",
             "this client may not use the authorization code flow"

@@ -52,20 +52,58 @@ pub fn with_issuer(mut client: Client, issuer: &str) -> Client {
     client
 }
 
-/// Grant types tessera implements.
-pub mod grant {
-    pub const PASSWORD: &str = "password";
-    pub const REFRESH_TOKEN: &str = "refresh_token";
-    pub const CLIENT_CREDENTIALS: &str = "client_credentials";
-    pub const MFA_OTP: &str = "urn:tessera:params:oauth:grant-type:mfa-otp";
-    pub const AUTHORIZATION_CODE: &str = "authorization_code";
-    pub const ALL: [&str; 5] = [
-        PASSWORD,
-        REFRESH_TOKEN,
-        CLIENT_CREDENTIALS,
-        MFA_OTP,
-        AUTHORIZATION_CODE,
+/// A grant type tessera implements (RFC 6749 §4, and its own MFA grant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GrantType {
+    Password,
+    RefreshToken,
+    ClientCredentials,
+    /// The second half of a password login with MFA on.
+    MfaOtp,
+    AuthorizationCode,
+}
+
+impl GrantType {
+    /// Every grant type, in the order discovery lists them.
+    pub const ALL: [GrantType; 5] = [
+        GrantType::Password,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+        GrantType::MfaOtp,
+        GrantType::AuthorizationCode,
     ];
+
+    /// The `grant_type` value of the token request (and of a client's stored list).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::MfaOtp => "urn:tessera:params:oauth:grant-type:mfa-otp",
+            GrantType::AuthorizationCode => "authorization_code",
+        }
+    }
+
+    /// The grant type a `grant_type` value names, if tessera implements it.
+    pub fn parse(name: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == name)
+    }
+
+    /// Parses a client's list; an unknown name is `invalid_request`.
+    pub fn parse_all(names: &[String]) -> Result<Vec<GrantType>> {
+        names
+            .iter()
+            .map(|name| {
+                GrantType::parse(name)
+                    .ok_or_else(|| Error::InvalidRequest(format!("unknown grant type `{name}`")))
+            })
+            .collect()
+    }
+
+    /// The names of `grants`, as stored and shown.
+    pub fn names(grants: &[GrantType]) -> Vec<String> {
+        grants.iter().map(|g| g.as_str().to_string()).collect()
+    }
 }
 
 /// A client as the rest of tessera sees it (`http::wire::Client` is its answer).
@@ -73,7 +111,7 @@ pub mod grant {
 pub struct Client {
     pub client_id: String,
     pub public: bool,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub scopes: Vec<String>,
     pub audience: Option<String>,
     pub access_token_ttl: Option<i64>,
@@ -103,9 +141,9 @@ impl Client {
             client_id: FIRST_PARTY.to_string(),
             public: true,
             grant_types: vec![
-                grant::PASSWORD.into(),
-                grant::REFRESH_TOKEN.into(),
-                grant::MFA_OTP.into(),
+                GrantType::Password,
+                GrantType::RefreshToken,
+                GrantType::MfaOtp,
             ],
             scopes: scopes.to_vec(),
             audience: None,
@@ -131,10 +169,7 @@ impl Client {
     pub fn console(issuer: Option<&str>) -> Self {
         Client {
             client_id: CONSOLE.to_string(),
-            grant_types: vec![
-                grant::AUTHORIZATION_CODE.into(),
-                grant::REFRESH_TOKEN.into(),
-            ],
+            grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             scopes: Vec::new(),
             refresh_reuse_grace: Some(30),
             refresh_token_ttl: Some(CONSOLE_SESSION_TTL),
@@ -170,22 +205,25 @@ impl Client {
     }
 
     /// True when the client may use `grant_type`.
-    pub fn allows_grant(&self, grant_type: &str) -> bool {
-        self.grant_types.iter().any(|g| g == grant_type)
+    pub fn allows_grant(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     /// True for a client that signs users in (password, authorization code or MFA grant),
     /// to which `openid` is available unlisted (SPEC §6.3).
     pub fn signs_users_in(&self) -> bool {
-        [grant::PASSWORD, grant::AUTHORIZATION_CODE, grant::MFA_OTP]
-            .iter()
-            .any(|g| self.allows_grant(g))
+        [
+            GrantType::Password,
+            GrantType::AuthorizationCode,
+            GrantType::MfaOtp,
+        ]
+        .into_iter()
+        .any(|g| self.allows_grant(g))
     }
 
     fn from_row(row: ClientRow) -> Result<Self> {
         Ok(Client {
-            grant_types: serde_json::from_str(&row.grant_types)
-                .map_err(|e| Error::internal("client grant types", e))?,
+            grant_types: stored_grants(&row.client_id, &row.grant_types)?,
             scopes: serde_json::from_str(&row.scopes)
                 .map_err(|e| Error::internal("client scopes", e))?,
             client_id: row.client_id,
@@ -492,19 +530,12 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
             new.client_id
         )));
     }
-    let grant_types = new.grant_types.unwrap_or_else(|| {
-        if new.public {
-            vec![grant::PASSWORD.into(), grant::REFRESH_TOKEN.into()]
-        } else {
-            vec![grant::CLIENT_CREDENTIALS.into()]
-        }
-    });
-    for g in &grant_types {
-        if !grant::ALL.contains(&g.as_str()) {
-            return Err(Error::InvalidRequest(format!("unknown grant type `{g}`")));
-        }
-    }
-    if new.public && grant_types.iter().any(|g| g == grant::CLIENT_CREDENTIALS) {
+    let grant_types = match &new.grant_types {
+        Some(names) => GrantType::parse_all(names)?,
+        None if new.public => vec![GrantType::Password, GrantType::RefreshToken],
+        None => vec![GrantType::ClientCredentials],
+    };
+    if new.public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(Error::InvalidRequest(
             "a public client cannot use client_credentials".into(),
         ));
@@ -541,7 +572,7 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
         check_uris("backchannel_logout_uri", std::slice::from_ref(uri))?;
     }
     check_name(&new.name)?;
-    if grant_types.iter().any(|g| g == grant::AUTHORIZATION_CODE) && new.redirect_uris.is_empty() {
+    if grant_types.contains(&GrantType::AuthorizationCode) && new.redirect_uris.is_empty() {
         return Err(Error::InvalidRequest(
             "the authorization_code grant needs at least one redirect URI".into(),
         ));
@@ -553,8 +584,7 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
             .as_deref()
             .map(|s| crate::crypto::sha256_hex(s.as_bytes())),
         is_public: new.public,
-        grant_types: serde_json::to_string(&grant_types)
-            .map_err(|e| Error::internal("encoding grant types", e))?,
+        grant_types: json_list(&GrantType::names(&grant_types))?,
         scopes: serde_json::to_string(&scopes)
             .map_err(|e| Error::internal("encoding scopes", e))?,
         audience: new.audience.filter(|a| !a.is_empty()),
@@ -585,6 +615,23 @@ pub fn create(conn: &mut DbConnection, new: NewClient, now: i64) -> Result<Clien
         client: Client::from_row(row)?,
         client_secret: secret,
     })
+}
+
+/// A stored client's grant types. A name this version does not know (written by a newer
+/// one) is left out, so the client cannot use it here, and logged.
+fn stored_grants(client_id: &str, stored: &str) -> Result<Vec<GrantType>> {
+    let names: Vec<String> =
+        serde_json::from_str(stored).map_err(|e| Error::internal("client grant types", e))?;
+    Ok(names
+        .iter()
+        .filter_map(|name| {
+            let grant = GrantType::parse(name);
+            if grant.is_none() {
+                log::warn!("client {client_id}: unknown stored grant type `{name}` ignored");
+            }
+            grant
+        })
+        .collect())
 }
 
 fn json_list(items: &[String]) -> Result<String> {
@@ -627,16 +674,11 @@ pub fn update(
         .map(Client::from_row)
         .transpose()?
         .ok_or_else(|| Error::NotFound(format!("no client `{client_id}`")))?;
-    let grant_types = patch
-        .grant_types
-        .clone()
-        .unwrap_or(current.grant_types.clone());
-    for g in &grant_types {
-        if !grant::ALL.contains(&g.as_str()) {
-            return Err(Error::InvalidRequest(format!("unknown grant type `{g}`")));
-        }
-    }
-    if current.public && grant_types.iter().any(|g| g == grant::CLIENT_CREDENTIALS) {
+    let grant_types = match &patch.grant_types {
+        Some(names) => GrantType::parse_all(names)?,
+        None => current.grant_types.clone(),
+    };
+    if current.public && grant_types.contains(&GrantType::ClientCredentials) {
         return Err(Error::InvalidRequest(
             "a public client cannot use client_credentials".into(),
         ));
@@ -682,13 +724,17 @@ pub fn update(
         .redirect_uris
         .clone()
         .unwrap_or(current.redirect_uris.clone());
-    if grant_types.iter().any(|g| g == grant::AUTHORIZATION_CODE) && redirect_uris.is_empty() {
+    if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
         return Err(Error::InvalidRequest(
             "the authorization_code grant needs at least one redirect URI".into(),
         ));
     }
     let changes = ClientChanges {
-        grant_types: patch.grant_types.as_deref().map(json_list).transpose()?,
+        grant_types: patch
+            .grant_types
+            .is_some()
+            .then(|| json_list(&GrantType::names(&grant_types)))
+            .transpose()?,
         scopes: scopes.as_deref().map(json_list).transpose()?,
         audience: patch.audience.map(|a| a.filter(|a| !a.is_empty())),
         access_token_ttl: patch.access_token_ttl,
@@ -761,6 +807,16 @@ pub fn rotate_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_grant_type_reads_back_from_its_name_and_no_other_name_is_one() {
+        for grant in GrantType::ALL {
+            assert_eq!(GrantType::parse(grant.as_str()), Some(grant));
+        }
+        assert_eq!(GrantType::parse("implicit"), None);
+        assert_eq!(GrantType::parse("Password"), None);
+        assert!(GrantType::parse_all(&["password".into(), "implicit".into()]).is_err());
+    }
 
     #[test]
     fn redirect_uris_follow_rfc_8252() {

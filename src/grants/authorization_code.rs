@@ -4,7 +4,7 @@
 
 use crate::audit::{self, Event, Kind};
 use crate::authorize::{code_hash, pkce_shaped};
-use crate::clients::{grant, ClientCredentials};
+use crate::clients::{ClientCredentials, GrantType};
 use crate::error::{Error, Result};
 use crate::grants::{start_session_for, IssuedTokens, Issuer, Policy, RequestContext, SignIn};
 use crate::store::authorization_codes as code_store;
@@ -46,7 +46,7 @@ pub fn exchange(
     let client = policy
         .clients
         .authenticate(conn, credentials, policy.scopes)?;
-    if !client.allows_grant(grant::AUTHORIZATION_CODE) {
+    if !client.allows_grant(GrantType::AuthorizationCode) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the authorization code grant".into(),
         ));
@@ -128,7 +128,7 @@ pub fn exchange(
                 .client(&client.client_id)
                 .ip(context.ip.clone())
                 .details(
-                    serde_json::json!({ "grant": grant::AUTHORIZATION_CODE, "amr": sign_in.amr }),
+                    serde_json::json!({ "grant": GrantType::AuthorizationCode.as_str(), "amr": sign_in.amr }),
                 ),
             now,
         )?;
@@ -136,7 +136,7 @@ pub fn exchange(
     })?;
     match outcome {
         Outcome::Issued(issued) => {
-            super::count_issued(policy.metrics, grant::AUTHORIZATION_CODE, now);
+            super::count_issued(policy.metrics, GrantType::AuthorizationCode, now);
             Ok(issued)
         }
         Outcome::Refused(message) => Err(Error::InvalidGrant(message.into())),

@@ -1,7 +1,7 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client gets an access
 //! token for itself, `sub` = its id, no refresh token, no session.
 
-use crate::clients::{self, grant, ClientCredentials};
+use crate::clients::{self, ClientCredentials, GrantType};
 use crate::error::{Error, Result};
 use crate::grants::{access_ttl_for, audience_for, resolve_scope, IssuedTokens, Issuer, Policy};
 use crate::store::DbConnection;
@@ -35,7 +35,7 @@ pub fn issue(
     let client = policy
         .clients
         .authenticate(conn, credentials, policy.scopes)?;
-    if client.public || !client.allows_grant(grant::CLIENT_CREDENTIALS) {
+    if client.public || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the client_credentials grant".into(),
         ));
@@ -64,7 +64,7 @@ pub fn issue(
     let access_token = issuer
         .keys
         .sign(TokenKind::Access, client.signing_alg(), &claims)?;
-    super::count_issued(policy.metrics, grant::CLIENT_CREDENTIALS, now);
+    super::count_issued(policy.metrics, GrantType::ClientCredentials, now);
     Ok(IssuedTokens {
         access_token,
         expires_in: ttl,

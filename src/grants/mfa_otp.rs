@@ -3,7 +3,7 @@
 //! answered with and a TOTP or recovery code; the session then records `amr` `pwd` + `otp`.
 
 use crate::audit::{self, Event, Kind};
-use crate::clients::{self, grant, ClientCredentials};
+use crate::clients::{self, ClientCredentials, GrantType};
 use crate::error::{Error, Result};
 use crate::grants::{start_session, IssuedTokens, Issuer, Policy, RequestContext};
 use crate::lockout::{self, Subject};
@@ -43,7 +43,7 @@ pub fn complete(
             start_session(conn, issuer, user, client, scope, &AMR, context, now)
         },
     )?;
-    super::count_issued(policy.metrics, grant::MFA_OTP, now);
+    super::count_issued(policy.metrics, GrantType::MfaOtp, now);
     Ok(issued)
 }
 
@@ -64,7 +64,7 @@ pub fn complete_with<T>(
         .clients
         .authenticate(conn, credentials, policy.scopes)?;
     // The grant finishes a password login, so a client allowed that may finish it too.
-    if !client.allows_grant(grant::MFA_OTP) && !client.allows_grant(grant::PASSWORD) {
+    if !client.allows_grant(GrantType::MfaOtp) && !client.allows_grant(GrantType::Password) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the mfa-otp grant".into(),
         ));

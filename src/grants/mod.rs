@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::client_cache::ClientCache;
 use crate::clients::Client;
+use crate::clients::GrantType;
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
@@ -87,8 +88,11 @@ pub struct RequestContext {
 /// instance's last hour for the console's overview), once they are committed. Each grant
 /// counts its own, so every way to it (the token endpoint, the console's sign-in and
 /// refresh) is counted alike.
-pub fn count_issued(metrics: &crate::metrics::Metrics, grant: &'static str, now: i64) {
-    metrics.tokens_issued.with_label_values(&[grant]).inc();
+pub fn count_issued(metrics: &crate::metrics::Metrics, grant: GrantType, now: i64) {
+    metrics
+        .tokens_issued
+        .with_label_values(&[grant.as_str()])
+        .inc();
     metrics.tokens_last_hour.record(now);
 }
 
@@ -268,7 +272,7 @@ pub fn start_session_for(
     let sid = uuid::Uuid::new_v4().to_string();
     let expires_at = now + ttl;
     let refresh = client
-        .allows_grant(crate::clients::grant::REFRESH_TOKEN)
+        .allows_grant(GrantType::RefreshToken)
         .then(|| refresh_token_parts(issuer, &user.id, &sid, &client.client_id, expires_at, now));
     let session = Session {
         id: sid,

@@ -5,7 +5,7 @@
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::audit::{self, Event, Kind};
-use crate::clients::{grant, Client, ClientCredentials};
+use crate::clients::{Client, ClientCredentials, GrantType};
 use crate::error::{Error, Result};
 use crate::grants::{resolve_scope, start_session, IssuedTokens, Issuer, Policy, RequestContext};
 use crate::lockout::{self, Subject};
@@ -47,7 +47,7 @@ pub fn prepare(
     let client = policy
         .clients
         .authenticate(conn, credentials, policy.scopes)?;
-    if !client.allows_grant(grant::PASSWORD) {
+    if !client.allows_grant(GrantType::Password) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the password grant".into(),
         ));
@@ -112,7 +112,7 @@ pub fn complete(
         now,
         |conn, user| start_session(conn, issuer, user, &client, &scope, &["pwd"], context, now),
     )?;
-    super::count_issued(policy.metrics, grant::PASSWORD, now);
+    super::count_issued(policy.metrics, GrantType::Password, now);
     Ok(issued)
 }
 

@@ -9,7 +9,7 @@
 //! token still in the legacy `refresh_tokens` table).
 
 use crate::audit::{self, Event, Kind};
-use crate::clients::{grant, Client, ClientCredentials};
+use crate::clients::{Client, ClientCredentials, GrantType};
 use crate::error::{Error, Result};
 use crate::grants::{
     refresh_token_parts, resolve_scope, sign_user_access_token, IssuedTokens, Issuer, Policy,
@@ -103,7 +103,7 @@ pub fn exchange(
     let client = policy
         .clients
         .authenticate(conn, credentials, policy.scopes)?;
-    if !client.allows_grant(grant::REFRESH_TOKEN) {
+    if !client.allows_grant(GrantType::RefreshToken) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the refresh_token grant".into(),
         ));
@@ -190,7 +190,7 @@ pub fn exchange(
                 None,
                 now,
             )?;
-            super::count_issued(policy.metrics, grant::REFRESH_TOKEN, now);
+            super::count_issued(policy.metrics, GrantType::RefreshToken, now);
             return Ok(IssuedTokens {
                 access_token,
                 expires_in,
@@ -241,7 +241,7 @@ pub fn exchange(
                     Some(&done.user),
                     now,
                 )?;
-                super::count_issued(policy.metrics, grant::REFRESH_TOKEN, now);
+                super::count_issued(policy.metrics, GrantType::RefreshToken, now);
                 return Ok(IssuedTokens {
                     access_token,
                     expires_in,

@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::clients::grant;
+use crate::clients::GrantType;
 use crate::http::openapi::responses::OtherError;
 use crate::state::AppState;
 
@@ -20,7 +20,7 @@ pub struct ServerMetadata {
     introspection_endpoint: String,
     userinfo_endpoint: String,
     #[schema(value_type = Vec<String>)]
-    grant_types_supported: &'static [&'static str],
+    grant_types_supported: [&'static str; 5],
     #[schema(value_type = Vec<String>)]
     response_types_supported: &'static [&'static str],
     #[schema(value_type = Vec<String>)]
@@ -80,7 +80,7 @@ pub async fn discovery(state: web::Data<AppState>) -> HttpResponse {
             revocation_endpoint: format!("{issuer}/oauth/revoke"),
             introspection_endpoint: format!("{issuer}/oauth/introspect"),
             userinfo_endpoint: format!("{issuer}/userinfo"),
-            grant_types_supported: &grant::ALL,
+            grant_types_supported: GrantType::ALL.map(GrantType::as_str),
             response_types_supported: &["code"],
             response_modes_supported: &["query"],
             code_challenge_methods_supported: &["S256"],

@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::clients::grant;
+use crate::clients::GrantType;
 use crate::error::Error;
 use crate::grants::{self, IssuedTokens, RequestContext};
 use crate::http::browser;
@@ -20,10 +20,12 @@ use crate::sessions::Introspected;
 use crate::state::AppState;
 
 /// The grant types of `POST /oauth/token`. Only describes `TokenForm::grant_type` in the
-/// OpenAPI document; the handler matches on `clients::grant`.
+/// OpenAPI document (the form keeps it a string, so that an unknown one is
+/// `unsupported_grant_type`); the handler matches on `clients::GrantType`.
 #[derive(ToSchema)]
+#[schema(as = GrantType)]
 #[allow(dead_code)]
-pub enum GrantType {
+pub enum GrantTypeName {
     #[schema(rename = "password")]
     Password,
     #[schema(rename = "refresh_token")]
@@ -40,7 +42,7 @@ pub enum GrantType {
 /// `invalid_request`. Which fields a grant needs is said per field.
 #[derive(Deserialize, ToSchema)]
 pub struct TokenForm {
-    #[schema(value_type = GrantType, required = true)]
+    #[schema(value_type = GrantTypeName, required = true)]
     grant_type: Option<String>,
     /// `password` grant: required.
     username: Option<String>,
@@ -153,8 +155,8 @@ pub async fn issue_token(
     )?;
     let grant_type = required(form.grant_type, "grant_type")?;
     let now = crate::now();
-    let result = match grant_type.as_str() {
-        grant::PASSWORD => {
+    let result = match GrantType::parse(&grant_type) {
+        Some(GrantType::Password) => {
             limit_attempts(&state, ip).await?;
             let username = required(form.username, "username")?;
             let password = required(form.password, "password")?;
@@ -188,7 +190,7 @@ pub async fn issue_token(
             })
             .await
         }
-        grant::REFRESH_TOKEN => {
+        Some(GrantType::RefreshToken) => {
             let refresh_token = match form.refresh_token.filter(|t| !t.is_empty()) {
                 Some(token) => token,
                 None => {
@@ -213,7 +215,7 @@ pub async fn issue_token(
             })
             .await
         }
-        grant::MFA_OTP => {
+        Some(GrantType::MfaOtp) => {
             limit_attempts(&state, ip).await?;
             let mfa_token = required(form.mfa_token, "mfa_token")?;
             let otp = required(form.otp, "otp")?;
@@ -231,7 +233,7 @@ pub async fn issue_token(
             })
             .await
         }
-        grant::AUTHORIZATION_CODE => {
+        Some(GrantType::AuthorizationCode) => {
             let code = required(form.code, "code")?;
             let code_verifier = required(form.code_verifier, "code_verifier")?;
             let redirect_uri = form.redirect_uri.filter(|u| !u.is_empty());
@@ -252,7 +254,7 @@ pub async fn issue_token(
             })
             .await
         }
-        grant::CLIENT_CREDENTIALS => {
+        Some(GrantType::ClientCredentials) => {
             let scope = form.scope;
             blocking(&state, move |conn, state| {
                 grants::client_credentials::issue(
@@ -266,9 +268,9 @@ pub async fn issue_token(
             })
             .await
         }
-        other => Err(Error::UnsupportedGrantType(format!(
+        None => Err(Error::UnsupportedGrantType(format!(
             "grant type `{}` is not supported",
-            other.chars().take(64).collect::<String>()
+            grant_type.chars().take(64).collect::<String>()
         ))),
     };
     // Each grant counts what it issued; a failed client authentication is counted by

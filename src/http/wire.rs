@@ -184,7 +184,7 @@ impl From<crate::clients::Client> for Client {
             created_at: rfc3339(client.created_at),
             client_id: client.client_id,
             public: client.public,
-            grant_types: client.grant_types,
+            grant_types: crate::clients::GrantType::names(&client.grant_types),
             scopes: client.scopes,
             audience: client.audience,
             access_token_ttl: client.access_token_ttl,

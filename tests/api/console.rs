@@ -459,7 +459,7 @@ both_backends! {
         let client = tessera::clients::find(&mut conn, "spa", &[]).unwrap().unwrap();
         assert_eq!(client.redirect_uris, ["https://app.example/cb", "http://127.0.0.1/cb"]);
         assert_eq!(client.post_logout_redirect_uris, ["https://app.example/bye"]);
-        assert_eq!(client.grant_types, ["authorization_code", "refresh_token"]);
+        assert_eq!(client.grant_types, [tessera::clients::GrantType::AuthorizationCode, tessera::clients::GrantType::RefreshToken]);
         assert_eq!(client.scopes, ["profile", "email"]);
         assert!(client.public && client.first_party);
         assert_eq!(client.token_alg.as_deref(), Some("ES256"));

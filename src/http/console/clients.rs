@@ -7,7 +7,7 @@ use minijinja::{context, Value};
 use serde::Deserialize;
 
 use crate::admin;
-use crate::clients::{grant, Client, ClientWithSecret, NewClient};
+use crate::clients::{Client, ClientWithSecret, GrantType, NewClient};
 use crate::error::Error;
 use crate::http::blocking;
 use crate::http::console::{
@@ -22,7 +22,7 @@ fn client_row(client: &Client) -> Value {
         name => client.name,
         public => client.public,
         builtin => crate::clients::is_builtin(&client.client_id),
-        grant_types => client.grant_types,
+        grant_types => crate::clients::GrantType::names(&client.grant_types),
         scopes => client.scopes,
         audience => client.audience,
         redirect_uris => client.redirect_uris,
@@ -144,15 +144,15 @@ impl CreateClientForm {
         let client_id = text(self.client_id)
             .ok_or_else(|| Error::InvalidRequest("a client id is required".into()))?;
         let grants: Vec<String> = [
-            (&self.grant_authorization_code, grant::AUTHORIZATION_CODE),
-            (&self.grant_refresh_token, grant::REFRESH_TOKEN),
-            (&self.grant_client_credentials, grant::CLIENT_CREDENTIALS),
-            (&self.grant_password, grant::PASSWORD),
-            (&self.grant_mfa_otp, grant::MFA_OTP),
+            (&self.grant_authorization_code, GrantType::AuthorizationCode),
+            (&self.grant_refresh_token, GrantType::RefreshToken),
+            (&self.grant_client_credentials, GrantType::ClientCredentials),
+            (&self.grant_password, GrantType::Password),
+            (&self.grant_mfa_otp, GrantType::MfaOtp),
         ]
         .into_iter()
         .filter(|(box_value, _)| checked(box_value))
-        .map(|(_, name)| name.to_string())
+        .map(|(_, grant)| grant.as_str().to_string())
         .collect();
         Ok(NewClient {
             client_id,

@@ -3,9 +3,8 @@
 
 use crate::clients::{self, ClientCredentials, GrantType};
 use crate::error::{Error, Result};
-use crate::grants::{access_ttl_for, audience_for, resolve_scope, IssuedTokens, Issuer, Policy};
+use crate::grants::{resolve_scope, IssuedTokens, Issuer, Policy};
 use crate::store::DbConnection;
-use crate::tokens::claims::AccessClaims;
 use crate::tokens::keyring::TokenKind;
 
 /// Issues an access token to an authenticated confidential client.
@@ -41,26 +40,7 @@ pub fn issue(
         ));
     }
     let scope = resolve_scope(scope, &client.scopes)?.join(" ");
-    let ttl = access_ttl_for(issuer, &client);
-    let claims = AccessClaims {
-        iss: issuer.issuer.to_string(),
-        sub: client.client_id.clone(),
-        aud: audience_for(issuer, &client),
-        exp: now + ttl,
-        iat: now,
-        nbf: now,
-        jti: uuid::Uuid::new_v4().to_string(),
-        client_id: client.client_id.clone(),
-        scope: scope.clone(),
-        roles: Vec::new(),
-        sid: None,
-        auth_time: None,
-        amr: None,
-        username: None,
-        attributes: None,
-        token_type: "access".into(),
-        fresh: false,
-    };
+    let (claims, ttl) = super::access_claims(issuer, &client, &client.client_id, &scope, now);
     let access_token = issuer
         .keys
         .sign(TokenKind::Access, client.signing_alg(), &claims)?;

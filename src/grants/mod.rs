@@ -154,6 +154,39 @@ impl<'a> From<&'a User> for TokenSubject<'a> {
     }
 }
 
+/// The claims every access token of `client` carries, for `sub` with `scope`, issued now:
+/// a user's session adds who signed in and how ([`sign_user_access_token`]); a client's
+/// own token (client_credentials) is these alone. Returns the lifetime too.
+pub fn access_claims(
+    issuer: &Issuer<'_>,
+    client: &Client,
+    sub: &str,
+    scope: &str,
+    now: i64,
+) -> (AccessClaims, i64) {
+    let ttl = access_ttl_for(issuer, client);
+    let claims = AccessClaims {
+        iss: issuer.issuer.to_string(),
+        sub: sub.to_string(),
+        aud: audience_for(issuer, client),
+        exp: now + ttl,
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        client_id: client.client_id.clone(),
+        scope: scope.to_string(),
+        roles: Vec::new(),
+        sid: None,
+        auth_time: None,
+        amr: None,
+        username: None,
+        attributes: None,
+        token_type: "access".into(),
+        fresh: false,
+    };
+    (claims, ttl)
+}
+
 /// Signs an access token for a user's session.
 pub fn sign_user_access_token(
     issuer: &Issuer<'_>,
@@ -164,26 +197,17 @@ pub fn sign_user_access_token(
     fresh: bool,
     now: i64,
 ) -> Result<(String, i64)> {
-    let ttl = access_ttl_for(issuer, client);
     let attributes: Map<String, Value> = serde_json::from_str(user.attributes).unwrap_or_default();
+    let (base, ttl) = access_claims(issuer, client, user.id, scope, now);
     let claims = AccessClaims {
-        iss: issuer.issuer.to_string(),
-        sub: user.id.to_string(),
-        aud: audience_for(issuer, client),
-        exp: now + ttl,
-        iat: now,
-        nbf: now,
-        jti: uuid::Uuid::new_v4().to_string(),
-        client_id: client.client_id.clone(),
-        scope: scope.to_string(),
         roles: serde_json::from_str(user.roles).unwrap_or_default(),
         sid: Some(session.id.clone()),
         auth_time: Some(session.auth_time),
         amr: Some(serde_json::from_str(&session.amr).unwrap_or_default()),
         username: Some(user.username.to_string()),
         attributes: (!attributes.is_empty()).then_some(attributes),
-        token_type: "access".into(),
         fresh,
+        ..base
     };
     let token = issuer
         .keys

@@ -11,8 +11,9 @@ use crate::error::Error;
 use crate::http::account::check_password_of;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{client_ip, JsonOrForm};
+use crate::http::openapi::responses::AdminErrors;
 use crate::http::openapi::responses::{
-    AdminOnly, NotFound, OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
+    NotFound, OtherError, PayloadTooLarge, RateLimited, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
 use crate::http::{admin_operator, authenticate, blocking};
@@ -277,11 +278,8 @@ pub async fn disable(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The user's MFA is off"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn admin_reset(

@@ -279,6 +279,28 @@ pub mod responses {
         "Any other error, in the same shape; an unexpected failure is 500 `server_error` \
          (logged, never detailed)"
     );
+    /// What every `/admin` operation can answer besides its own: 401 (no live admin token),
+    /// 403 (not an admin now), 503 and the default; references to the shared responses.
+    pub struct AdminErrors;
+
+    impl utoipa::IntoResponses for AdminErrors {
+        fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+            [
+                ("401", "Unauthorized"),
+                ("403", "AdminOnly"),
+                ("503", "Unavailable"),
+                ("default", "OtherError"),
+            ]
+            .into_iter()
+            .map(|(status, name)| {
+                (
+                    status.to_string(),
+                    RefOr::Ref(Ref::from_response_name(name)),
+                )
+            })
+            .collect()
+        }
+    }
 }
 
 #[cfg(test)]

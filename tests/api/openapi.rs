@@ -524,3 +524,23 @@ async fn a_jwks_with_every_algorithm_has_the_documented_shape() {
     let schema = response_schema(&doc, "get", "/.well-known/jwks.json", "200");
     assert_conforms(&doc, schema, &jwks, "get /.well-known/jwks.json 200");
 }
+
+#[tokio::test]
+async fn every_admin_operation_documents_the_shared_admin_answers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let admin: Vec<_> = operations(&doc)
+        .into_iter()
+        .filter(|(_, path, _)| path.starts_with("/admin"))
+        .collect();
+    assert!(admin.len() >= 19, "{} admin operations", admin.len());
+    for (method, path, operation) in admin {
+        for status in ["401", "403", "503", "default"] {
+            let response = resolve(&doc, &operation["responses"][status]);
+            assert!(
+                is_error_response(&doc, response),
+                "{method} {path} does not document {status} in the error shape"
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@ use crate::admin::{self, AuditQuery};
 use crate::error::Error;
 use crate::http::account::PageQuery;
 use crate::http::error::ErrorBody;
-use crate::http::openapi::responses::{AdminOnly, OtherError, Unauthorized, Unavailable};
+use crate::http::openapi::responses::AdminErrors;
 use crate::http::wire::{AuditView, Page};
 use crate::http::{admin_operator, blocking};
 use crate::state::AppState;
@@ -46,11 +46,8 @@ pub struct AuditQueryParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of audit events, newest first", body = Page<AuditView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: bad `limit`, `cursor`, `since`/`until` or query string", body = ErrorBody),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn list_audit(

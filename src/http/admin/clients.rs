@@ -11,10 +11,8 @@ use crate::error::Error;
 use crate::http::account::PageQuery;
 use crate::http::error::ErrorBody;
 use crate::http::extract::JsonBody;
-use crate::http::openapi::responses::{
-    AdminOnly, NotFound, OtherError, PayloadTooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType,
-};
+use crate::http::openapi::responses::AdminErrors;
+use crate::http::openapi::responses::{NotFound, PayloadTooLarge, UnsupportedMediaType};
 use crate::http::wire::{Client, ClientWithSecret, Page};
 use crate::http::{admin_operator, blocking};
 use crate::state::AppState;
@@ -32,11 +30,8 @@ use super::{json_ok, no_content};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of clients, by id: the stored ones and the built-in `console` (the built-in `first-party` client is not listed)", body = Page<Client>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn list_clients(
@@ -65,11 +60,8 @@ pub async fn list_clients(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The client (`first-party` included)", body = Client),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn get_client(
@@ -183,14 +175,11 @@ pub struct ClientPatchBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated client", body = Client),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: unknown field (`client_id` and `public` included), bad redirect URI, unknown grant type, malformed body", body = ErrorBody),
         (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn update_client(
@@ -238,14 +227,11 @@ pub async fn update_client(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The client and, this once, its `client_secret` (null for a public client)", body = ClientWithSecret, headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: missing or bad `client_id`, unknown grant type, a `token_alg` that is not configured, unknown field, malformed body", body = ErrorBody),
         (status = 409, description = "`invalid_request`: the client id is taken (or is `first-party`)", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn create_client(
@@ -296,12 +282,9 @@ pub async fn create_client(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The client and its sessions are gone"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
         (status = 400, description = "`invalid_request`: a built-in client (`first-party`, `console`) cannot be deleted", body = ErrorBody),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn delete_client(
@@ -331,12 +314,9 @@ pub async fn delete_client(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The client with its new secret, shown this once; the old one stops working", body = ClientWithSecret, headers(("Cache-Control" = String, description = "`no-store`"))),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: a public client has no secret", body = ErrorBody),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn rotate_client_secret(

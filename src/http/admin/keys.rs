@@ -7,7 +7,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::admin;
 use crate::error::Error;
 use crate::http::error::ErrorBody;
-use crate::http::openapi::responses::{AdminOnly, NotFound, OtherError, Unauthorized, Unavailable};
+use crate::http::openapi::responses::AdminErrors;
+use crate::http::openapi::responses::NotFound;
 use crate::http::wire::{KeyView, Page};
 use crate::http::{admin_operator, blocking};
 use crate::state::AppState;
@@ -22,10 +23,7 @@ use super::{json_ok, no_content};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every stored signing key, oldest first, in one page", body = Page<KeyView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn list_keys(
@@ -71,10 +69,7 @@ pub struct RotateQuery {
     responses(
         (status = 200, description = "The staged (or a new) key of each rotated algorithm is active now and a fresh key is staged", body = KeysRotated),
         (status = 400, description = "`invalid_request`: `alg` is not a configured signing algorithm", body = ErrorBody),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn rotate_keys(
@@ -122,11 +117,8 @@ pub async fn rotate_keys(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The key left the JWKS and verifies nothing more (retiring the active key rotates first)"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn retire_key(

@@ -6,7 +6,8 @@ use crate::admin;
 use crate::error::Error;
 use crate::http::account::PageQuery;
 use crate::http::error::ErrorBody;
-use crate::http::openapi::responses::{AdminOnly, NotFound, OtherError, Unauthorized, Unavailable};
+use crate::http::openapi::responses::AdminErrors;
+use crate::http::openapi::responses::NotFound;
 use crate::http::wire::{Page, SessionView};
 use crate::http::{admin_operator, blocking};
 use crate::state::AppState;
@@ -25,12 +26,9 @@ use super::{json_ok, no_content};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of the user's live sessions, newest first", body = Page<SessionView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn list_user_sessions(
@@ -61,11 +59,8 @@ pub async fn list_user_sessions(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Every session of the user was revoked"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn revoke_user_sessions(
@@ -94,11 +89,8 @@ pub async fn revoke_user_sessions(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The session was revoked"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn revoke_session(

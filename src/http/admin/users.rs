@@ -12,10 +12,8 @@ use crate::error::Error;
 use crate::http::account::PageQuery;
 use crate::http::error::ErrorBody;
 use crate::http::extract::JsonBody;
-use crate::http::openapi::responses::{
-    AdminOnly, NotFound, OtherError, PayloadTooLarge, Unauthorized, Unavailable,
-    UnsupportedMediaType,
-};
+use crate::http::openapi::responses::AdminErrors;
+use crate::http::openapi::responses::{NotFound, PayloadTooLarge, UnsupportedMediaType};
 use crate::http::wire::{Page, UserView};
 use crate::http::{admin_operator, blocking};
 use crate::state::AppState;
@@ -46,11 +44,8 @@ pub struct UsersQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of users, by username", body = Page<UserView>),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: bad `limit`, `cursor` or query string", body = ErrorBody),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn list_users(
@@ -83,11 +78,8 @@ pub async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user", body = UserView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn get_user(
@@ -126,14 +118,11 @@ pub struct UserPatchBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The updated user", body = UserView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request`: unknown field, bad role, attributes over 16 KiB, malformed body", body = ErrorBody),
         (status = 404, response = NotFound),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn update_user(
@@ -175,11 +164,8 @@ pub async fn update_user(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The user and their sessions are gone"),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 404, response = NotFound),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn delete_user(
@@ -263,14 +249,11 @@ pub async fn create_user_as(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new user", body = UserView),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = AdminOnly),
         (status = 400, description = "`invalid_request` (missing or bad username, bad role, unknown field, malformed body) or `weak_password`", body = ErrorBody),
         (status = 409, description = "`username_taken`", body = ErrorBody),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
-        (status = 503, response = Unavailable),
-        (status = "default", response = OtherError),
+        AdminErrors,
     ),
 )]
 pub async fn create_user(

@@ -14,6 +14,7 @@
 //! nothing about SMTP or HTTP.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
@@ -133,6 +134,36 @@ pub struct Outbox {
     worker_id: String,
     /// Set by [`Outbox::wake`] so that a worker starts at once instead of at its next poll.
     wake: (Mutex<bool>, Condvar),
+    /// The kinds a [`Outbox::run_once`] is working on now. A worker retakes the rows its own
+    /// id still claims (`store::outbox::claim_due`), so two runs of one kind at once would
+    /// take each other's rows in flight; the second returns at once instead.
+    running: Mutex<HashSet<&'static str>>,
+}
+
+/// One kind's turn in [`Outbox::run_once`], given back when dropped.
+struct Turn<'a> {
+    running: &'a Mutex<HashSet<&'static str>>,
+    kind: &'static str,
+}
+
+impl<'a> Turn<'a> {
+    fn take(running: &'a Mutex<HashSet<&'static str>>, kind: &'static str) -> Option<Self> {
+        let mut kinds = running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // `then`, not `then_some`: a `Turn` made and dropped here would take the lock again.
+        kinds.insert(kind).then(|| Turn { running, kind })
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut kinds = self
+            .running
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        kinds.remove(self.kind);
+    }
 }
 
 impl std::fmt::Debug for Outbox {
@@ -155,6 +186,7 @@ impl Outbox {
             policy,
             worker_id: uuid::Uuid::new_v4().to_string(),
             wake: (Mutex::new(false), Condvar::new()),
+            running: Mutex::new(HashSet::new()),
         }
     }
 
@@ -205,8 +237,11 @@ impl Outbox {
     }
 
     /// Claims a batch of due messages of `sender`'s kind, delivers each, and records the
-    /// outcomes; returns how many were claimed.
+    /// outcomes; returns how many were claimed (0 while another run of the kind is working).
     pub fn run_once(&self, pool: &DbPool, sender: &dyn Sender) -> anyhow::Result<usize> {
+        let Some(_turn) = Turn::take(&self.running, sender.kind()) else {
+            return Ok(0);
+        };
         let now = crate::now();
         let claimed = {
             let mut conn = pool.get()?;

@@ -26,6 +26,7 @@ use actix_web::middleware::{Condition, Logger, Next};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 
 use crate::error::Error;
+use crate::http::error::HttpError;
 use crate::sessions::{check_live, token_error, verify_access};
 use crate::state::AppState;
 use crate::store::DbConnection;
@@ -158,8 +159,8 @@ async fn not_found() -> Result<HttpResponse, Error> {
     Err(Error::NotFound("no such endpoint".into()))
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, crate::http::error::HttpError> {
-    Err(crate::http::error::HttpError::MethodNotAllowed)
+async fn method_not_allowed() -> Result<HttpResponse, HttpError> {
+    Err(HttpError::MethodNotAllowed)
 }
 
 /// Whether `path` is one of the admin API's, which [`admin_only`] guards.
@@ -212,11 +213,13 @@ async fn limit_client_failures(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let response = next.call(req).await?;
-    let failed = response
-        .response()
-        .error()
-        .and_then(|e| e.as_error::<Error>())
-        .is_some_and(|e| matches!(e, Error::InvalidClient(_)));
+    let failed = response.response().error().is_some_and(|e| {
+        let domain = e.as_error::<Error>().or(match e.as_error::<HttpError>() {
+            Some(HttpError::Domain(error)) => Some(error),
+            _ => None,
+        });
+        matches!(domain, Some(Error::InvalidClient(_)))
+    });
     let Some(state) = response
         .request()
         .app_data::<web::Data<AppState>>()

@@ -46,6 +46,19 @@ impl Sender for Recorder {
     }
 }
 
+/// A [`Recorder`] that takes 200 ms per message.
+struct Slow(Recorder);
+
+impl Sender for Slow {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    fn deliver(&self, id: &str, payload: &str) -> Result<(), DeliveryError> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.0.deliver(id, payload)
+    }
+}
+
 fn policy() -> RetryPolicy {
     RetryPolicy::new(Duration::from_millis(100), 1)
 }
@@ -199,6 +212,27 @@ both_backends! {
         let message = row(&app, &id);
         assert!(message.sent_at.is_none() && message.failed_at.is_none());
         assert_eq!(message.attempts, 0);
+    }
+
+    async fn one_outbox_runs_one_batch_of_a_kind_at_a_time(backend) {
+        let app = spawn_app(backend).await;
+        let ids: Vec<String> = (0..3).map(|i| enqueue(&app, &format!("m{i}"))).collect();
+        let slow = Arc::new(Slow(Recorder::default()));
+        let outbox = Arc::new(Outbox::new(policy()));
+        let pool = app.state.db.clone();
+        let first = {
+            let (outbox, slow, pool) = (outbox.clone(), slow.clone(), pool.clone());
+            std::thread::spawn(move || outbox.run_once(&pool, slow.as_ref()).unwrap())
+        };
+        std::thread::sleep(Duration::from_millis(150));
+        // Its own claims are the first run's, in flight: a second run must not retake them.
+        assert_eq!(outbox.run_once(&pool, slow.as_ref()).unwrap(), 0);
+        assert_eq!(first.join().unwrap(), 3);
+        let mut delivered: Vec<String> = slow.0.delivered.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+        delivered.sort();
+        let mut ids = ids;
+        ids.sort();
+        assert_eq!(delivered, ids, "each message once");
     }
 
     async fn two_workers_on_one_database_deliver_each_message_once(backend) {

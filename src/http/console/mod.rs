@@ -343,17 +343,18 @@ impl Console {
         self.finish(self.page.expired_form())
     }
 
-    /// A domain error that is no mistake of the form's (database down, the admin lost the
-    /// role meanwhile, …) as its page.
     /// The page for an action whose form could not be read (its size or type), or for what
-    /// reading it found wrong.
+    /// reading it found wrong. Like every console answer it carries the refreshed token
+    /// cookie, should opening the console have refreshed the tokens.
     pub fn refused(&self, error: &HttpError) -> HttpResponse {
         match error {
             HttpError::Domain(error) => self.error_page(error),
-            refusal => self.page.refused(refusal),
+            refusal => self.finish(self.page.refused(refusal)),
         }
     }
 
+    /// A domain error that is no mistake of the form's (database down, the admin lost the
+    /// role meanwhile, …) as its page.
     pub fn error_page(&self, error: &Error) -> HttpResponse {
         match error {
             Error::Forbidden(_) => self.finish(message(

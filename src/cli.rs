@@ -95,7 +95,8 @@ pub enum ClientsCommand {
         #[arg(long = "grant", value_name = "TYPE")]
         grants: Vec<String>,
         /// An allowed scope (repeatable).
-        #[arg(long = "scope", value_name = "SCOPE")]
+        // Its own id: `scopes` is the id of the global TESSERA_SCOPES, a value of another type.
+        #[arg(long = "scope", value_name = "SCOPE", id = "client_scopes")]
         scopes: Vec<String>,
         /// `aud` of the client's access tokens (default: TESSERA_AUDIENCE).
         #[arg(long, value_name = "AUD")]

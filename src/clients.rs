@@ -248,21 +248,12 @@ impl Client {
 }
 
 /// How a request identified its client.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ClientCredentials {
     pub client_id: Option<String>,
-    pub secret: Option<String>,
+    pub secret: Option<secrecy::SecretString>,
     /// The credentials came in an `Authorization: Basic` header.
     pub basic: bool,
-}
-
-impl std::fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("client_id", &self.client_id)
-            .field("basic", &self.basic)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Finds a client by id; `first-party` is the built-in one.
@@ -306,7 +297,13 @@ pub fn check_credentials(
     client: Option<Client>,
     credentials: &ClientCredentials,
 ) -> Result<Client> {
-    match (client, credentials.secret.as_deref()) {
+    match (
+        client,
+        credentials
+            .secret
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret),
+    ) {
         (Some(client), None) if client.public => Ok(client),
         (Some(client), Some(secret)) if !client.public => {
             let presented = crate::crypto::sha256_hex(secret.as_bytes());

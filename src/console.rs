@@ -4,12 +4,22 @@
 //! is not here: every action is an admin-API domain function (`admin`, `accounts`, `mfa`),
 //! called after the admin API's own authorization.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::MasterKey;
 use crate::error::Result;
 use crate::store::{self, DbConnection};
 use crate::tokens::keyring::{classify, KeyStatus};
+
+/// Writes a secret into the plaintext of a sealed cookie: the one place a console secret
+/// is serialized (secrecy makes that an explicit choice; `Debug` still redacts it).
+fn sealed<S: serde::Serializer>(
+    secret: &SecretString,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(secret.expose_secret())
+}
 
 /// Seconds before its expiry at which the console refreshes its access token.
 pub const REFRESH_MARGIN: i64 = 60;
@@ -27,23 +37,17 @@ const SIGN_IN_CONTEXT: &str = "console sign-in";
 const TOKENS_CONTEXT: &str = "console tokens";
 
 /// A sign-in on its way through the code flow: what the callback must see again.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SignIn {
     /// The `state` sent to `/oauth/authorize`.
-    pub state: String,
+    #[serde(serialize_with = "sealed")]
+    pub state: SecretString,
     /// The PKCE `code_verifier` whose S256 challenge was sent.
-    pub verifier: String,
+    #[serde(serialize_with = "sealed")]
+    pub verifier: SecretString,
     pub started_at: i64,
     /// The console page to show once signed in.
     pub return_to: String,
-}
-
-impl std::fmt::Debug for SignIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignIn")
-            .field("started_at", &self.started_at)
-            .finish_non_exhaustive()
-    }
 }
 
 impl SignIn {
@@ -52,8 +56,8 @@ impl SignIn {
     /// the overview.
     pub fn begin(now: i64, return_to: &str) -> Self {
         SignIn {
-            state: crate::crypto::random_token::<16>(),
-            verifier: crate::crypto::random_token::<32>(),
+            state: crate::crypto::random_token::<16>().into(),
+            verifier: crate::crypto::random_token::<32>().into(),
             started_at: now,
             return_to: console_path(return_to).unwrap_or("/console").to_string(),
         }
@@ -61,7 +65,7 @@ impl SignIn {
 
     /// The S256 `code_challenge` of the verifier.
     pub fn challenge(&self) -> String {
-        crate::grants::authorization_code::s256(&self.verifier)
+        crate::grants::authorization_code::s256(self.verifier.expose_secret())
     }
 
     /// Sealed for a cookie.
@@ -81,7 +85,7 @@ impl SignIn {
 
     /// Whether the callback's `state` is this sign-in's (compared in constant time).
     pub fn matches(&self, state: &str) -> bool {
-        crate::crypto::constant_time_eq(self.state.as_bytes(), state.as_bytes())
+        crate::crypto::constant_time_eq(self.state.expose_secret().as_bytes(), state.as_bytes())
     }
 }
 
@@ -95,20 +99,14 @@ pub fn console_path(path: &str) -> Option<&str> {
 
 /// The tokens the console holds for its admin (in an `HttpOnly` cookie, sealed, so the
 /// browser can neither read nor alter them).
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tokens {
-    pub access_token: String,
-    pub refresh_token: String,
+    #[serde(serialize_with = "sealed")]
+    pub access_token: SecretString,
+    #[serde(serialize_with = "sealed")]
+    pub refresh_token: SecretString,
     /// Unix seconds at which the access token expires.
     pub expires_at: i64,
-}
-
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tokens")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Tokens {
@@ -225,7 +223,7 @@ mod tests {
         let sign_in = SignIn::begin(1_000, "/console/keys?done=retired");
         let sealed = sign_in.seal(&key);
         let opened = SignIn::open(&key, &sealed, 1_000 + SIGN_IN_TTL).unwrap();
-        assert!(opened.matches(&sign_in.state));
+        assert!(opened.matches(sign_in.state.expose_secret()));
         assert_eq!(opened.return_to, "/console/keys?done=retired");
         assert!(!opened.matches("something else"));
         assert!(SignIn::open(&key, &sealed, 1_001 + SIGN_IN_TTL).is_none());
@@ -241,7 +239,13 @@ mod tests {
             expires_at: 5,
         };
         let sealed = tokens.seal(&key);
-        assert_eq!(Tokens::open(&key, &sealed).unwrap().refresh_token, "r");
+        assert_eq!(
+            Tokens::open(&key, &sealed)
+                .unwrap()
+                .refresh_token
+                .expose_secret(),
+            "r"
+        );
         assert!(SignIn::open(&key, &sealed, 0).is_none());
         let mut altered = sealed.into_bytes();
         altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
@@ -272,8 +276,8 @@ mod tests {
     #[test]
     fn tokens_are_refreshed_a_minute_before_they_expire() {
         let tokens = Tokens {
-            access_token: String::new(),
-            refresh_token: String::new(),
+            access_token: String::new().into(),
+            refresh_token: String::new().into(),
             expires_at: 1_000,
         };
         assert!(!tokens.needs_refresh(1_000 - REFRESH_MARGIN - 1));

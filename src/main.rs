@@ -1,5 +1,3 @@
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    tessera::cli::main(tessera::cli::Cli::parse())
+    tessera::cli::main(tessera::config::parse_command_line())
 }

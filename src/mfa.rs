@@ -7,6 +7,7 @@
 //! accepted time step is stored and only later steps pass.
 
 use aws_lc_rs::hmac;
+use secrecy::SecretString;
 use serde_json::json;
 
 use crate::audit::{self, Event, Kind};
@@ -102,15 +103,11 @@ fn uri_label(text: &str) -> String {
 }
 
 /// A pending enrolment as the user sees it, once.
+#[derive(Debug)]
 pub struct Enrolment {
-    pub secret: String,
-    pub otpauth_uri: String,
-}
-
-impl std::fmt::Debug for Enrolment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Enrolment(<redacted>)")
-    }
+    pub secret: SecretString,
+    /// Holds the secret too.
+    pub otpauth_uri: SecretString,
 }
 
 /// True when the user has confirmed TOTP.
@@ -156,8 +153,8 @@ pub fn begin_enrolment(
         uri_label(&user.username)
     );
     Ok(Enrolment {
-        secret,
-        otpauth_uri,
+        secret: secret.into(),
+        otpauth_uri: otpauth_uri.into(),
     })
 }
 

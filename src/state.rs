@@ -49,7 +49,8 @@ impl std::fmt::Debug for AppState {
 pub fn load_master_key(source: &MasterKeySource) -> Result<MasterKey> {
     match source {
         MasterKeySource::Inline(text) => {
-            MasterKey::from_base64(text).context("invalid TESSERA_MASTER_KEY")
+            MasterKey::from_base64(secrecy::ExposeSecret::expose_secret(text))
+                .context("invalid TESSERA_MASTER_KEY")
         }
         MasterKeySource::File(path) => MasterKey::load_or_create(path),
     }

@@ -46,7 +46,7 @@ pub fn issue(
         .sign(TokenKind::Access, client.signing_alg(), &claims)?;
     super::count_issued(policy.metrics, GrantType::ClientCredentials, now);
     Ok(IssuedTokens {
-        access_token,
+        access_token: access_token.into(),
         expires_in: ttl,
         refresh_token: None,
         id_token: None,

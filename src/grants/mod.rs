@@ -7,6 +7,7 @@ pub mod mfa_otp;
 pub mod password;
 pub mod refresh_token;
 
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::client_cache::ClientCache;
@@ -57,24 +58,16 @@ pub struct Policy<'a> {
 }
 
 /// What a grant hands back to the client.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct IssuedTokens {
-    pub access_token: String,
+    pub access_token: SecretString,
     pub expires_in: i64,
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<SecretString>,
     /// An OpenID Connect ID token, when `openid` was granted.
-    pub id_token: Option<String>,
+    pub id_token: Option<SecretString>,
     pub scope: String,
     /// Deliver the refresh token as a cookie rather than in the body.
     pub refresh_cookie: bool,
-}
-
-impl std::fmt::Debug for IssuedTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedTokens")
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Where a request came from, for sessions and the audit log.
@@ -355,10 +348,10 @@ pub fn start_session_for(
         .transpose()?;
     Ok((
         IssuedTokens {
-            access_token,
+            access_token: access_token.into(),
             expires_in,
-            refresh_token,
-            id_token,
+            refresh_token: refresh_token.map(Into::into),
+            id_token: id_token.map(Into::into),
             scope: session.scope,
             refresh_cookie: client.refresh_cookie,
         },

@@ -192,10 +192,10 @@ pub fn exchange(
             )?;
             super::count_issued(policy.metrics, GrantType::RefreshToken, now);
             return Ok(IssuedTokens {
-                access_token,
+                access_token: access_token.into(),
                 expires_in,
-                refresh_token: Some(refresh_token),
-                id_token,
+                refresh_token: Some(refresh_token.into()),
+                id_token: id_token.map(Into::into),
                 scope: rotated.session.scope,
                 refresh_cookie: client.refresh_cookie,
             });
@@ -243,10 +243,10 @@ pub fn exchange(
                 )?;
                 super::count_issued(policy.metrics, GrantType::RefreshToken, now);
                 return Ok(IssuedTokens {
-                    access_token,
+                    access_token: access_token.into(),
                     expires_in,
-                    refresh_token: Some(refresh_token),
-                    id_token,
+                    refresh_token: Some(refresh_token.into()),
+                    id_token: id_token.map(Into::into),
                     scope: done.scope,
                     refresh_cookie: client.refresh_cookie,
                 });

@@ -4,8 +4,9 @@
 //! contract's JSON error shape.
 
 use actix_web::body::{self, EitherBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
@@ -15,6 +16,7 @@ use base64::Engine;
 
 use crate::crypto::{constant_time_eq, MasterKey};
 use crate::error::Error;
+use crate::http::cookies;
 
 /// The cookie holding the refresh token.
 pub const REFRESH_COOKIE: &str = "tessera_refresh";
@@ -22,18 +24,6 @@ pub const REFRESH_COOKIE: &str = "tessera_refresh";
 pub const CSRF_COOKIE: &str = "tessera_csrf";
 /// The header that must echo the CSRF cookie.
 pub const CSRF_HEADER: &str = "x-csrf-token";
-
-/// The value of the request's cookie `name`, if sent and not empty.
-pub fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| key.trim() == name)
-        .map(|(_, value)| value.trim().trim_matches('"').to_string())
-        .filter(|value| !value.is_empty())
-}
 
 /// The CSRF value of a session: HMAC-SHA256 of its `sid` under a key derived from the master
 /// key for this purpose only. A plain double-submit value would accept any pair that matches,
@@ -64,7 +54,7 @@ pub fn check_csrf(
         .and_then(|sid| sid.as_str().map(str::to_string))
         .ok_or_else(refused)?;
     let expected = csrf_value(master_key, &sid);
-    let cookie = cookie(req, CSRF_COOKIE).unwrap_or_default();
+    let cookie = cookies::read(req, CSRF_COOKIE).unwrap_or_default();
     let header = req
         .headers()
         .get(CSRF_HEADER)
@@ -81,20 +71,22 @@ pub fn check_csrf(
     }
 }
 
-fn set_cookie(
-    name: &str,
+/// A cookie of the refresh-cookie pair: `SameSite=Strict`, `HttpOnly` unless scripts must
+/// read it (the CSRF value).
+fn pair_cookie(
+    name: &'static str,
     value: &str,
-    path: &str,
+    path: &'static str,
     max_age: i64,
     http_only: bool,
     secure: bool,
-) -> Option<HeaderValue> {
-    let text = format!(
-        "{name}={value}; Max-Age={max_age}; Path={path}{}{}; SameSite=Strict",
-        if http_only { "; HttpOnly" } else { "" },
-        if secure { "; Secure" } else { "" },
-    );
-    HeaderValue::from_str(&text).ok()
+) -> Cookie<'static> {
+    cookies::new(name, value, secure)
+        .http_only(http_only)
+        .path(path)
+        .same_site(SameSite::Strict)
+        .max_age(cookies::max_age(max_age))
+        .finish()
 }
 
 /// A claim of a JWT, read without verifying it.
@@ -123,36 +115,27 @@ pub fn set_refresh_cookies(
         .and_then(|sid| sid.as_str().map(str::to_string))
         .ok_or_else(|| Error::bug("building cookies", "refresh token without a sid"))?;
     let csrf = csrf_value(master_key, &sid);
-    let refresh = set_cookie(
+    response.cookie(pair_cookie(
         REFRESH_COOKIE,
         refresh_token,
         "/oauth",
         max_age,
         true,
         secure,
-    );
-    let csrf = set_cookie(CSRF_COOKIE, &csrf, "/", max_age, false, secure);
-    match (refresh, csrf) {
-        (Some(refresh), Some(csrf)) => {
-            response.append_header((header::SET_COOKIE, refresh));
-            response.append_header((header::SET_COOKIE, csrf));
-            Ok(())
-        }
-        _ => Err(Error::bug("building cookies", "invalid header value")),
-    }
+    ));
+    response.cookie(pair_cookie(CSRF_COOKIE, &csrf, "/", max_age, false, secure));
+    Ok(())
 }
 
 /// Expires both cookies (log out).
 pub fn clear_cookies(response: &mut HttpResponse, secure: bool) {
-    for value in [
-        set_cookie(REFRESH_COOKIE, "", "/oauth", 0, true, secure),
-        set_cookie(CSRF_COOKIE, "", "/", 0, false, secure),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+    cookies::add_all(
+        response,
+        &[
+            pair_cookie(REFRESH_COOKIE, "", "/oauth", 0, true, secure),
+            pair_cookie(CSRF_COOKIE, "", "/", 0, false, secure),
+        ],
+    );
 }
 
 /// actix-cors answers a refused preflight (origin, method or header not allowed) with a

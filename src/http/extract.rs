@@ -222,13 +222,13 @@ pub fn client_credentials(
             }
             Ok(ClientCredentials {
                 client_id: Some(id),
-                secret: Some(percent_decode(secret)?),
+                secret: Some(percent_decode(secret)?.into()),
                 basic: true,
             })
         }
         None => Ok(ClientCredentials {
             client_id: form_client_id.filter(|s| !s.is_empty()).map(str::to_string),
-            secret: form_secret.map(str::to_string),
+            secret: form_secret.map(Into::into),
             basic: false,
         }),
     }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod browser;
 pub mod console;
+pub mod cookies;
 pub mod email;
 pub mod error;
 pub mod extract;

@@ -3,19 +3,20 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clients::GrantType;
 use crate::error::Error;
 use crate::grants::{self, IssuedTokens, RequestContext};
-use crate::http::browser;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{client_credentials, client_ip, user_agent, FormBody};
 use crate::http::openapi::responses::{
     InvalidClient, OtherError, PayloadTooLarge, RateLimited, Unavailable, UnsupportedMediaType,
 };
 use crate::http::{blocking, ok_empty};
+use crate::http::{browser, cookies};
 use crate::sessions::Introspected;
 use crate::state::AppState;
 
@@ -194,7 +195,7 @@ pub async fn issue_token(
             let refresh_token = match form.refresh_token.filter(|t| !t.is_empty()) {
                 Some(token) => token,
                 None => {
-                    let token = browser::cookie(&req, browser::REFRESH_COOKIE)
+                    let token = cookies::read(&req, browser::REFRESH_COOKIE)
                         .ok_or_else(|| Error::InvalidRequest("missing `refresh_token`".into()))?;
                     browser::check_csrf(&req, &state.master_key, &token)?;
                     token
@@ -307,12 +308,14 @@ pub fn token_response(
     now: i64,
 ) -> Result<HttpResponse, Error> {
     let mut body = TokenResponse {
-        access_token: issued.access_token,
+        access_token: issued.access_token.expose_secret().to_owned(),
         token_type: "Bearer",
         expires_in: issued.expires_in,
         scope: issued.scope,
         refresh_token: None,
-        id_token: issued.id_token,
+        id_token: issued
+            .id_token
+            .map(|token| token.expose_secret().to_owned()),
     };
     let mut response = HttpResponse::Ok();
     response
@@ -322,13 +325,13 @@ pub fn token_response(
         if issued.refresh_cookie {
             browser::set_refresh_cookies(
                 &mut response,
-                &refresh_token,
+                refresh_token.expose_secret(),
                 &state.master_key,
                 state.settings.cookie_secure,
                 now,
             )?;
         } else {
-            body.refresh_token = Some(refresh_token);
+            body.refresh_token = Some(refresh_token.expose_secret().to_owned());
         }
     }
     Ok(response.json(body))
@@ -394,7 +397,7 @@ pub async fn revoke(
     // A browser client logs out by revoking the refresh token its cookie holds. Taken from
     // the cookie, the token proves nothing about who sent the request (the browser attaches
     // it to any request), so it needs the session's CSRF value as a cookie refresh does.
-    let from_cookie = browser::cookie(&req, browser::REFRESH_COOKIE);
+    let from_cookie = cookies::read(&req, browser::REFRESH_COOKIE);
     let (token, clears_cookies) = match form.token.filter(|t| !t.is_empty()) {
         Some(token) => {
             let same = from_cookie.as_deref() == Some(token.as_str());

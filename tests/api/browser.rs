@@ -297,6 +297,17 @@ both_backends! {
 }
 
 #[tokio::test]
+async fn malformed_cookies_of_other_applications_do_not_hide_tesseras() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let jar = Jar::from(&app.spa_login("alice").await);
+    // A pair without `=` and one with an empty name, as other software on the host may
+    // set: a reader that gave up on the whole header at either would sign everyone out.
+    let cookies = format!("legacy_flag; {}; =orphan", jar.header());
+    let response = app.cookie_refresh(&cookies, Some(&jar.csrf)).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test]
 async fn cookies_drop_secure_only_when_cookie_secure_is_false() {
     let app = spawn_app_with(Backend::Sqlite, |settings| settings.cookie_secure = false).await;
     let response = app.spa_login("alice").await;

@@ -38,7 +38,10 @@ async fn tessera_with(app: &TestApp, args: &[&str], stdin: &str, env: &[(&str, &
         .args(args)
         .current_dir(app.dir.path())
         .env("TESSERA_DATABASE_URL", database)
-        .env("TESSERA_MASTER_KEY", master_key)
+        .env(
+            "TESSERA_MASTER_KEY",
+            secrecy::ExposeSecret::expose_secret(master_key),
+        )
         .env("TESSERA_ARGON2_MEMORY_KIB", "1024")
         .env("TESSERA_ARGON2_ITERATIONS", "1")
         .envs(env.iter().copied())

@@ -216,7 +216,7 @@ both_backends! {
         // generate at start.
         {
             let mut settings = test_settings(database.clone());
-            settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone());
+            settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone().into());
             let state = tessera::state::AppState::open(settings).unwrap();
             let hash = state.hasher.hash(PASSWORD).unwrap();
             let mut conn = state.db.get().unwrap();

@@ -171,6 +171,58 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_setting() {
 }
 
 #[test]
+fn a_bad_flag_value_is_refused_with_the_same_line_naming_its_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tessera_command(dir.path())
+        .args(["serve", "--access-token-ttl", "15x"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: invalid TESSERA_ACCESS_TOKEN_TTL (--access-token-ttl): unknown unit `x` in `15x` \
+         (use s, m, h or d)"
+    );
+}
+
+#[test]
+fn a_refused_secret_setting_is_not_echoed_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tessera_command(dir.path())
+        .arg("serve")
+        .env("TESSERA_MASTER_KEY", "c2hvcnQ=")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TESSERA_MASTER_KEY"), "{stderr}");
+    assert!(
+        !stderr.contains("c2hvcnQ="),
+        "the value must not be printed: {stderr}"
+    );
+}
+
+#[test]
+fn every_setting_has_a_flag_and_the_variable_of_the_same_name() {
+    use clap::CommandFactory;
+    let command = tessera::cli::Cli::command();
+    let settings: Vec<_> = command
+        .get_arguments()
+        .filter(|arg| arg.get_env().is_some())
+        .collect();
+    assert!(settings.len() > 30, "the settings are global arguments");
+    for arg in settings {
+        let long = arg.get_long().expect("every setting has a flag");
+        let env = arg.get_env().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            env,
+            format!("TESSERA_{}", long.replace('-', "_").to_uppercase()),
+            "--{long}"
+        );
+    }
+}
+
+#[test]
 fn migrate_creates_the_sqlite_database_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let first = tessera_command(dir.path()).arg("migrate").output().unwrap();

@@ -119,7 +119,9 @@ pub fn test_settings(database: DatabaseUrl) -> Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         management_listen: None,
         issuer: issuer.clone(),
-        master_key: MasterKeySource::Inline(tessera::crypto::MasterKey::generate().to_base64()),
+        master_key: MasterKeySource::Inline(
+            tessera::crypto::MasterKey::generate().to_base64().into(),
+        ),
         access_token_ttl: 900,
         refresh_token_ttl: 30 * 86_400,
         session_idle_timeout: None,

@@ -376,7 +376,7 @@ both_backends! {
         let before: Vec<String> = key_infos(&first.state).into_iter().map(|i| i.kid).collect();
         let mut settings = first.settings.clone();
         settings.master_key =
-            MasterKeySource::Inline(tessera::crypto::MasterKey::generate().to_base64());
+            MasterKeySource::Inline(tessera::crypto::MasterKey::generate().to_base64().into());
         let error = tokio::task::spawn_blocking(move || Application::build(settings))
             .await
             .unwrap()

@@ -287,7 +287,7 @@ async fn trace_logs_never_contain_a_password_token_or_secret() {
 
     // A confidential client, made directly in the same database.
     let mut settings = test_settings(tessera::store::DatabaseUrl::Sqlite(dir.path().join("t.db")));
-    settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone());
+    settings.master_key = tessera::config::MasterKeySource::Inline(master_key.clone().into());
     let state = tessera::state::AppState::open(settings).unwrap();
     let client_secret = tessera::clients::create(
         &mut state.db.get().unwrap(),

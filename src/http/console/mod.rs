@@ -16,18 +16,20 @@ pub mod users;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::{context, Value};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::clients::{ClientCredentials, CONSOLE};
 use crate::console::{self, SignIn, Tokens};
 use crate::error::Error;
 use crate::grants::{self, RequestContext};
-use crate::http::browser::cookie;
+use crate::http::cookies;
 use crate::http::error::HttpError;
 use crate::http::extract::{client_ip, user_agent, FormBody};
 use crate::http::pages::{PageContext, SESSION_COOKIE};
 use crate::http::{admin_authority, authenticate_token, blocking};
 use crate::tokens::rotation::Operator;
+use actix_web::cookie::{Cookie, SameSite};
 
 /// The cookie holding the console's sealed tokens.
 pub const TOKENS_COOKIE: &str = "tessera_console";
@@ -87,8 +89,8 @@ pub struct Console {
     pub operator: Operator,
     /// The admin's username, for the header.
     pub username: String,
-    /// `Set-Cookie` values (refreshed tokens).
-    cookies: Vec<String>,
+    /// Cookies to set (refreshed tokens).
+    cookies: Vec<Cookie<'static>>,
 }
 
 /// What a console page is for: a GET may start a sign-in, an action may not.
@@ -114,21 +116,22 @@ impl Flash {
     }
 }
 
-fn cookie_value(state: &crate::state::AppState, name: &str, value: &str, max_age: i64) -> String {
-    let mut text =
-        format!("{name}={value}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={max_age}");
-    if state.settings.cookie_secure {
-        text.push_str("; Secure");
-    }
-    text
+/// A console cookie: `HttpOnly; SameSite=Lax; Path=/console`.
+fn cookie_value(
+    state: &crate::state::AppState,
+    name: &'static str,
+    value: &str,
+    max_age: i64,
+) -> Cookie<'static> {
+    cookies::new(name, value, state.settings.cookie_secure)
+        .path("/console")
+        .same_site(SameSite::Lax)
+        .max_age(cookies::max_age(max_age))
+        .finish()
 }
 
-fn with_cookies(mut response: HttpResponse, cookies: &[String]) -> HttpResponse {
-    for value in cookies {
-        if let Ok(value) = header::HeaderValue::from_str(value) {
-            response.headers_mut().append(header::SET_COOKIE, value);
-        }
-    }
+fn with_cookies(mut response: HttpResponse, cookies: &[Cookie<'static>]) -> HttpResponse {
+    cookies::add_all(&mut response, cookies);
     response
 }
 
@@ -171,7 +174,11 @@ fn message(
 
 /// Sends the browser through the code flow: a new verifier and state, sealed in a cookie
 /// for the callback, and a 303 to `/oauth/authorize` with the S256 challenge.
-fn start_sign_in(page: &PageContext, return_to: &str, extra_cookies: &[String]) -> HttpResponse {
+fn start_sign_in(
+    page: &PageContext,
+    return_to: &str,
+    extra_cookies: &[Cookie<'static>],
+) -> HttpResponse {
     let state = &page.state;
     let sign_in = SignIn::begin(crate::now(), return_to);
     let query = serde_urlencoded::to_string([
@@ -183,7 +190,7 @@ fn start_sign_in(page: &PageContext, return_to: &str, extra_cookies: &[String]) 
         ),
         ("code_challenge", &sign_in.challenge()),
         ("code_challenge_method", "S256"),
-        ("state", &sign_in.state),
+        ("state", sign_in.state.expose_secret()),
     ])
     .unwrap_or_default();
     let mut cookies = extra_cookies.to_vec();
@@ -202,7 +209,7 @@ fn start_sign_in(page: &PageContext, return_to: &str, extra_cookies: &[String]) 
 /// No usable console session: a view starts a sign-in, an action says so (its form is not
 /// replayed after a sign-in).
 fn signed_out(req: &HttpRequest, page: &PageContext, intent: Intent, clear: bool) -> HttpResponse {
-    let cleared: Vec<String> = if clear {
+    let cleared: Vec<Cookie<'static>> = if clear {
         vec![cookie_value(&page.state, TOKENS_COOKIE, "", 0)]
     } else {
         Vec::new()
@@ -236,7 +243,7 @@ impl Console {
         let page = PageContext::new(req).map_err(HttpResponse::from_error)?;
         let state = page.state.clone();
         let Some(mut tokens) =
-            cookie(req, TOKENS_COOKIE).and_then(|v| Tokens::open(&state.master_key, &v))
+            cookies::read(req, TOKENS_COOKIE).and_then(|v| Tokens::open(&state.master_key, &v))
         else {
             return Err(signed_out(req, &page, intent, false));
         };
@@ -251,7 +258,7 @@ impl Console {
                     &state.issuer(),
                     &state.grant_policy(),
                     &console_credentials(),
-                    &refresh_token,
+                    refresh_token.expose_secret(),
                     None,
                     &context,
                     now,
@@ -274,7 +281,12 @@ impl Console {
                 Err(e) => return Err(page.error_for(&e)),
             }
         }
-        let claims = match authenticate_token(&state, tokens.access_token.clone()).await {
+        let claims = match authenticate_token(
+            &state,
+            tokens.access_token.expose_secret().to_owned(),
+        )
+        .await
+        {
             Ok(claims) => claims,
             Err(Error::InvalidToken { .. }) => return Err(signed_out(req, &page, intent, true)),
             Err(e) => return Err(with_cookies(page.error_for(&e), &cookies)),
@@ -587,7 +599,7 @@ pub async fn callback(
     let state = page.state.clone();
     let query = query.into_inner();
     let now = crate::now();
-    let sign_in = cookie(&req, SIGN_IN_COOKIE)
+    let sign_in = cookies::read(&req, SIGN_IN_COOKIE)
         .and_then(|v| SignIn::open(&state.master_key, &v, now))
         .filter(|s| query.state.as_deref().is_some_and(|q| s.matches(q)));
     let clear_sign_in = vec![cookie_value(&state, SIGN_IN_COOKIE, "", 0)];
@@ -651,7 +663,7 @@ pub async fn callback(
             &grants::authorization_code::Exchange {
                 code: &code,
                 redirect_uri: Some(&redirect_uri),
-                code_verifier: &sign_in.verifier,
+                code_verifier: sign_in.verifier.expose_secret(),
             },
             &context,
             now,
@@ -686,7 +698,7 @@ pub async fn callback(
                 &state.metrics,
                 &state.keys,
                 &client,
-                &refresh_token,
+                refresh_token.expose_secret(),
                 Some("refresh_token"),
                 ip,
                 crate::now(),
@@ -755,8 +767,9 @@ pub async fn logout(
         return Ok(page.expired_form());
     }
     let state = page.state.clone();
-    let tokens = cookie(&req, TOKENS_COOKIE).and_then(|v| Tokens::open(&state.master_key, &v));
-    let browser = cookie(&req, SESSION_COOKIE).filter(|v| !v.is_empty());
+    let tokens =
+        cookies::read(&req, TOKENS_COOKIE).and_then(|v| Tokens::open(&state.master_key, &v));
+    let browser = cookies::read(&req, SESSION_COOKIE).filter(|v| !v.is_empty());
     let ip = client_ip(&req, &state.settings).map(|ip| ip.to_string());
     let ended = blocking(&state, move |conn, state| {
         let now = crate::now();
@@ -767,7 +780,7 @@ pub async fn logout(
                 &state.metrics,
                 &state.keys,
                 &client,
-                &tokens.refresh_token,
+                tokens.refresh_token.expose_secret(),
                 Some("refresh_token"),
                 ip,
                 now,

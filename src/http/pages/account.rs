@@ -5,6 +5,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use minijinja::context;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use crate::browser_session::{BrowserSession, BROWSER_CLIENT};
@@ -289,7 +290,10 @@ pub async fn account_action(
                     .await;
                     match result {
                         Ok(enrolment) => Extra {
-                            enrolment: Some((enrolment.secret, enrolment.otpauth_uri)),
+                            enrolment: Some((
+                                enrolment.secret.expose_secret().to_owned(),
+                                enrolment.otpauth_uri.expose_secret().to_owned(),
+                            )),
                             ..Extra::default()
                         },
                         Err(Error::Conflict(_)) => {

@@ -266,7 +266,7 @@ pub async fn login(
     match result {
         Ok(secret) => {
             // The session this browser had before, if any, ends: one sign-in per browser.
-            if let Some(old) = crate::http::browser::cookie(&req, SESSION_COOKIE) {
+            if let Some(old) = crate::http::cookies::read(&req, SESSION_COOKIE) {
                 let _ = blocking(&state, move |conn, state| {
                     browser_session::end(conn, &state.metrics, &old, crate::now())
                 })
@@ -333,7 +333,7 @@ pub async fn logout(
     if !page.check_csrf(form.csrf.as_deref()) {
         return Ok(page.expired_form());
     }
-    if let Some(secret) = crate::http::browser::cookie(&req, SESSION_COOKIE) {
+    if let Some(secret) = crate::http::cookies::read(&req, SESSION_COOKIE) {
         if let Err(e) = blocking(&page.state, move |conn, state| {
             browser_session::end(conn, &state.metrics, &secret, crate::now())
         })

@@ -16,9 +16,10 @@ use minijinja::{context, Environment, Value};
 use crate::browser_session::{self, BrowserSession};
 use crate::error::Error;
 use crate::http::blocking;
-use crate::http::browser::cookie;
+use crate::http::cookies;
 use crate::http::error::HttpError;
 use crate::state::AppState;
+use actix_web::cookie::{Cookie, SameSite};
 
 /// The browser session cookie.
 pub const SESSION_COOKIE: &str = "tessera_session";
@@ -97,8 +98,8 @@ pub struct PageContext {
     /// The `tessera_form` value, new when the request had none.
     form_secret: String,
     new_form_secret: bool,
-    /// `Set-Cookie` values.
-    cookies: Vec<String>,
+    /// Cookies to set.
+    cookies: Vec<Cookie<'static>>,
 }
 
 impl PageContext {
@@ -112,7 +113,7 @@ impl PageContext {
             .app_data::<web::Data<Pages>>()
             .cloned()
             .ok_or_else(|| Error::bug("pages", "no templates"))?;
-        let existing = cookie(req, FORM_COOKIE).filter(|v| v.len() == 43);
+        let existing = cookies::read(req, FORM_COOKIE).filter(|v| v.len() == 43);
         let new_form_secret = existing.is_none();
         Ok(PageContext {
             state,
@@ -138,17 +139,16 @@ impl PageContext {
             })
     }
 
-    /// A `Set-Cookie` value: `HttpOnly; SameSite=Lax; Path=/` (and `Secure` unless turned
-    /// off for plain-http development); `max_age` `None` lasts the browser session.
-    fn cookie(&self, name: &str, value: &str, max_age: Option<i64>) -> String {
-        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-        if self.state.settings.cookie_secure {
-            cookie.push_str("; Secure");
-        }
+    /// A page cookie: `HttpOnly; SameSite=Lax; Path=/` (and `Secure` unless turned off for
+    /// plain-http development); `max_age` `None` lasts the browser session.
+    fn cookie(&self, name: &'static str, value: &str, max_age: Option<i64>) -> Cookie<'static> {
+        let mut cookie = cookies::new(name, value, self.state.settings.cookie_secure)
+            .path("/")
+            .same_site(SameSite::Lax);
         if let Some(age) = max_age {
-            cookie.push_str(&format!("; Max-Age={age}"));
+            cookie = cookie.max_age(cookies::max_age(age));
         }
-        cookie
+        cookie.finish()
     }
 
     /// Sets the browser session cookie.
@@ -167,13 +167,10 @@ impl PageContext {
     fn finish(&self, builder: &mut actix_web::HttpResponseBuilder) {
         secure(builder);
         if self.new_form_secret {
-            builder.append_header((
-                header::SET_COOKIE,
-                self.cookie(FORM_COOKIE, &self.form_secret, None),
-            ));
+            builder.cookie(self.cookie(FORM_COOKIE, &self.form_secret, None));
         }
         for cookie in &self.cookies {
-            builder.append_header((header::SET_COOKIE, cookie.clone()));
+            builder.cookie(cookie.clone());
         }
     }
 
@@ -302,7 +299,7 @@ pub async fn current_session(
     req: &HttpRequest,
     state: &web::Data<AppState>,
 ) -> Result<Option<(String, BrowserSession)>, Error> {
-    let Some(secret) = cookie(req, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
+    let Some(secret) = cookies::read(req, SESSION_COOKIE).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     let lookup = secret.clone();

@@ -3,104 +3,42 @@
 
 use serde_json::Value;
 
+use crate::named::named_enum;
 use crate::store::audit::{self as audit_store, NewAuditEvent};
 use crate::store::{self, DbConnection};
 
-/// Event types, as stored (`audit_events.event_type`) and filtered on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Login,
-    LoginFailed,
-    AccountLocked,
-    Register,
-    RefreshReuse,
-    SessionRevoked,
-    TokenRevoked,
-    PasswordChanged,
-    UserCreated,
-    UserUpdated,
-    UserDeleted,
-    ClientCreated,
-    ClientDeleted,
-    ClientUpdated,
-    ConsentGranted,
-    ConsentWithdrawn,
-    CodeReuse,
-    ClientSecretRotated,
-    KeyRotated,
-    KeyRetired,
-    MfaEnabled,
-    MfaDisabled,
-    EmailVerificationSent,
-    EmailVerified,
-    EmailChanged,
-    PasswordResetRequested,
-    PasswordReset,
-}
-
-impl Kind {
-    /// Every kind, in the order the console's filter lists them.
-    pub const ALL: [Kind; 27] = [
-        Kind::Login,
-        Kind::LoginFailed,
-        Kind::AccountLocked,
-        Kind::Register,
-        Kind::RefreshReuse,
-        Kind::SessionRevoked,
-        Kind::TokenRevoked,
-        Kind::PasswordChanged,
-        Kind::UserCreated,
-        Kind::UserUpdated,
-        Kind::UserDeleted,
-        Kind::ClientCreated,
-        Kind::ClientDeleted,
-        Kind::ClientUpdated,
-        Kind::ConsentGranted,
-        Kind::ConsentWithdrawn,
-        Kind::CodeReuse,
-        Kind::ClientSecretRotated,
-        Kind::KeyRotated,
-        Kind::KeyRetired,
-        Kind::MfaEnabled,
-        Kind::MfaDisabled,
-        Kind::EmailVerificationSent,
-        Kind::EmailVerified,
-        Kind::EmailChanged,
-        Kind::PasswordResetRequested,
-        Kind::PasswordReset,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Login => "login",
-            Kind::LoginFailed => "login_failed",
-            Kind::AccountLocked => "account_locked",
-            Kind::Register => "register",
-            Kind::RefreshReuse => "refresh_reuse",
-            Kind::SessionRevoked => "session_revoked",
-            Kind::TokenRevoked => "token_revoked",
-            Kind::PasswordChanged => "password_changed",
-            Kind::UserCreated => "user_created",
-            Kind::UserUpdated => "user_updated",
-            Kind::UserDeleted => "user_deleted",
-            Kind::ClientCreated => "client_created",
-            Kind::ClientDeleted => "client_deleted",
-            Kind::ClientUpdated => "client_updated",
-            Kind::ConsentGranted => "consent_granted",
-            Kind::ConsentWithdrawn => "consent_withdrawn",
-            Kind::CodeReuse => "authorization_code_reuse",
-            Kind::ClientSecretRotated => "client_secret_rotated",
-            Kind::KeyRotated => "key_rotated",
-            Kind::KeyRetired => "key_retired",
-            Kind::MfaEnabled => "mfa_enabled",
-            Kind::MfaDisabled => "mfa_disabled",
-            Kind::EmailVerificationSent => "email_verification_sent",
-            Kind::EmailVerified => "email_verified",
-            Kind::EmailChanged => "email_changed",
-            Kind::PasswordResetRequested => "password_reset_requested",
-            Kind::PasswordReset => "password_reset",
-        }
+named_enum! {
+    /// Event types, as stored (`audit_events.event_type`) and filtered on; `ALL` is the
+    /// order the console's filter lists them in.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        Login => "login",
+        LoginFailed => "login_failed",
+        AccountLocked => "account_locked",
+        Register => "register",
+        RefreshReuse => "refresh_reuse",
+        SessionRevoked => "session_revoked",
+        TokenRevoked => "token_revoked",
+        PasswordChanged => "password_changed",
+        UserCreated => "user_created",
+        UserUpdated => "user_updated",
+        UserDeleted => "user_deleted",
+        ClientCreated => "client_created",
+        ClientDeleted => "client_deleted",
+        ClientUpdated => "client_updated",
+        ConsentGranted => "consent_granted",
+        ConsentWithdrawn => "consent_withdrawn",
+        CodeReuse => "authorization_code_reuse",
+        ClientSecretRotated => "client_secret_rotated",
+        KeyRotated => "key_rotated",
+        KeyRetired => "key_retired",
+        MfaEnabled => "mfa_enabled",
+        MfaDisabled => "mfa_disabled",
+        EmailVerificationSent => "email_verification_sent",
+        EmailVerified => "email_verified",
+        EmailChanged => "email_changed",
+        PasswordResetRequested => "password_reset_requested",
+        PasswordReset => "password_reset",
     }
 }
 

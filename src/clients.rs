@@ -2,6 +2,7 @@
 //! authentication (RFC 6749 §2.3) and administration.
 
 use crate::error::{Error, Result};
+use crate::named::named_enum;
 use crate::store::clients::{self as client_store, ClientChanges, ClientRow};
 use crate::store::DbConnection;
 use crate::tokens::algs::SigningAlg;
@@ -52,38 +53,22 @@ pub fn with_issuer(mut client: Client, issuer: &str) -> Client {
     client
 }
 
-/// A grant type tessera implements (RFC 6749 §4, and its own MFA grant).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum GrantType {
-    Password,
-    RefreshToken,
-    ClientCredentials,
-    /// The second half of a password login with MFA on.
-    MfaOtp,
-    AuthorizationCode,
+named_enum! {
+    /// A grant type tessera implements (RFC 6749 §4, and its own MFA grant), named by its
+    /// `grant_type` value (as a client's stored list writes it too); `ALL` is the order
+    /// discovery lists them in.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum GrantType {
+        Password => "password",
+        RefreshToken => "refresh_token",
+        ClientCredentials => "client_credentials",
+        /// The second half of a password login with MFA on.
+        MfaOtp => "urn:tessera:params:oauth:grant-type:mfa-otp",
+        AuthorizationCode => "authorization_code",
+    }
 }
 
 impl GrantType {
-    /// Every grant type, in the order discovery lists them.
-    pub const ALL: [GrantType; 5] = [
-        GrantType::Password,
-        GrantType::RefreshToken,
-        GrantType::ClientCredentials,
-        GrantType::MfaOtp,
-        GrantType::AuthorizationCode,
-    ];
-
-    /// The `grant_type` value of the token request (and of a client's stored list).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GrantType::Password => "password",
-            GrantType::RefreshToken => "refresh_token",
-            GrantType::ClientCredentials => "client_credentials",
-            GrantType::MfaOtp => "urn:tessera:params:oauth:grant-type:mfa-otp",
-            GrantType::AuthorizationCode => "authorization_code",
-        }
-    }
-
     /// The grant type a `grant_type` value names, if tessera implements it.
     pub fn parse(name: &str) -> Option<GrantType> {
         GrantType::ALL.into_iter().find(|g| g.as_str() == name)

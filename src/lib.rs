@@ -23,6 +23,7 @@ pub mod lockout;
 pub mod mail;
 pub mod metrics;
 pub mod mfa;
+mod named;
 pub mod oidc;
 pub mod outbox;
 pub mod paging;

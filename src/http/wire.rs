@@ -318,3 +318,25 @@ impl From<AuditEvent> for AuditView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_statuses_have_the_names_the_audit_log_writes() {
+        use keyring::KeyStatus as Domain;
+        for status in [
+            Domain::Active,
+            Domain::Staged,
+            Domain::Previous,
+            Domain::Expired,
+            Domain::Retired,
+        ] {
+            assert_eq!(
+                serde_json::to_value(KeyStatus::from(status)).unwrap(),
+                status.as_str()
+            );
+        }
+    }
+}

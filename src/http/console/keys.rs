@@ -26,20 +26,11 @@ fn when(rfc3339: &Option<String>) -> Option<String> {
     })
 }
 
-fn status_name(status: KeyStatus) -> &'static str {
-    match status {
-        KeyStatus::Active => "active",
-        KeyStatus::Staged => "staged",
-        KeyStatus::Previous => "previous",
-        KeyStatus::Expired => "expired",
-        KeyStatus::Retired => "retired",
-    }
-}
-
 fn key_row(key: &KeyView) -> Value {
     context! {
         kid => key.kid,
-        status => status_name(key.status),
+        // Serialized, as the admin API writes it.
+        status => key.status,
         bits => key.bits,
         created_at => when(&Some(key.created_at.clone())),
         activates_at => when(&Some(key.activates_at.clone())),

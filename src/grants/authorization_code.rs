@@ -1,14 +1,20 @@
 //! `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.6): exchanges a one-time
 //! code from `/oauth/authorize` for tokens. The code is spent in the transaction that starts
-//! the session; a code presented again ends that session (RFC 6749 §4.1.2).
+//! the session; a code presented again ends that session (RFC 6749 §4.1.2). The tokens are
+//! signed after that transaction commits, so no lock is held while signing (on SQLite every
+//! writer waits for the one holding the database).
 
 use crate::audit::{self, Event, Kind};
 use crate::authorize::{code_hash, pkce_shaped};
 use crate::clients::{ClientCredentials, GrantType};
 use crate::error::{Error, Result};
-use crate::grants::{start_session_for, IssuedTokens, Issuer, Policy, RequestContext, SignIn};
+use crate::grants::{
+    new_session_id, open_session_with_id, IssuedTokens, Issuer, OpenedSession, Policy,
+    RequestContext, SignIn,
+};
 use crate::store::authorization_codes as code_store;
-use crate::store::{self, sessions, users, DbConnection};
+use crate::store::users::{self, User};
+use crate::store::{self, sessions, DbConnection};
 
 const BAD_CODE: &str = "the authorization code is invalid, expired or already used";
 
@@ -20,9 +26,15 @@ pub struct Exchange<'a> {
 }
 
 enum Outcome {
-    Issued(IssuedTokens),
-    /// Refused; `true` when the refusal was a replay whose session has now ended.
+    /// The session is written; its tokens are signed once the transaction has committed.
+    Opened(Box<Opened>),
     Refused(&'static str),
+}
+
+struct Opened {
+    session: OpenedSession,
+    user: User,
+    sign_in: SignIn,
 }
 
 /// The RFC 7636 S256 transform of a verifier.
@@ -33,7 +45,7 @@ pub fn s256(verifier: &str) -> String {
 }
 
 /// Checks the code against the client, redirect URI and verifier; spends it and starts the
-/// session, all in one transaction.
+/// session, all in one transaction; then signs the session's tokens.
 pub fn exchange(
     conn: &mut DbConnection,
     issuer: &Issuer<'_>,
@@ -52,41 +64,29 @@ pub fn exchange(
         ));
     }
     let hash = code_hash(request.code);
+    let sid = new_session_id();
     let outcome = store::transaction(conn, |conn| -> Result<Outcome> {
-        let Some(code) = code_store::find(conn, &hash)? else {
-            return Ok(Outcome::Refused(BAD_CODE));
+        let Some(code) = code_store::redeem(conn, &hash, &sid, now)? else {
+            return replayed(conn, policy, &hash, context, now);
         };
-        if code.used_at.is_some() || code_store::spend(conn, &hash, now)? != 1 {
-            // A replay: whoever holds this code may be an attacker, so the session the
-            // first exchange started ends now (RFC 6749 §4.1.2, RFC 9700 §4.5). Read again:
-            // a concurrent first exchange may have committed its session since.
-            let code = code_store::find(conn, &hash)?.unwrap_or(code);
-            if let Some(sid) = &code.session_id {
-                let ended = sessions::revoke(conn, sid, now, "authorization code reused")?;
-                crate::session_end::sessions_ended(conn, policy.metrics, &ended, now)?;
-            }
-            audit::record(
-                conn,
-                Event::new(Kind::CodeReuse)
-                    .user(&code.user_id)
-                    .client(&code.client_id)
-                    .ip(context.ip.clone())
-                    .details(serde_json::json!({ "session_id": code.session_id })),
-                now,
-            )?;
-            return Ok(Outcome::Refused(BAD_CODE));
-        }
+        // Refused from here on, the code stays spent (each guess at a verifier costs a
+        // code) and no session is recorded for it.
+        let refuse = |conn: &mut DbConnection, message: &'static str| -> Result<Outcome> {
+            code_store::clear_session(conn, &hash)?;
+            Ok(Outcome::Refused(message))
+        };
         if code.expires_at <= now || code.client_id != client.client_id {
-            return Ok(Outcome::Refused(BAD_CODE));
+            return refuse(conn, BAD_CODE);
         }
         let redirect_ok = match request.redirect_uri {
             Some(uri) => uri == code.redirect_uri,
             None => !code.redirect_uri_sent,
         };
         if !redirect_ok {
-            return Ok(Outcome::Refused(
+            return refuse(
+                conn,
                 "redirect_uri does not match the authorization request",
-            ));
+            );
         }
         let verifier_ok = pkce_shaped(request.code_verifier)
             && crate::crypto::constant_time_eq(
@@ -94,12 +94,10 @@ pub fn exchange(
                 code.code_challenge.as_bytes(),
             );
         if !verifier_ok {
-            return Ok(Outcome::Refused(
-                "code_verifier does not match the code_challenge",
-            ));
+            return refuse(conn, "code_verifier does not match the code_challenge");
         }
         let Some(user) = users::find(conn, &code.user_id)?.filter(|u| !u.disabled) else {
-            return Ok(Outcome::Refused(BAD_CODE));
+            return refuse(conn, BAD_CODE);
         };
         let scope: Vec<String> = code
             .scope
@@ -114,9 +112,17 @@ pub fn exchange(
             nonce: code.nonce.clone(),
             code_flow: true,
         };
-        let (issued, sid) =
-            start_session_for(conn, issuer, &user, &client, &scope, &sign_in, context, now)?;
-        code_store::set_session(conn, &hash, &sid)?;
+        let session = open_session_with_id(
+            conn,
+            sid.clone(),
+            issuer,
+            &user,
+            &client,
+            &scope,
+            &sign_in,
+            context,
+            now,
+        )?;
         if let Some(browser_session) = &code.browser_session_id {
             crate::store::session_links::insert(conn, &sid, browser_session)?;
         }
@@ -132,15 +138,55 @@ pub fn exchange(
                 ),
             now,
         )?;
-        Ok(Outcome::Issued(issued))
+        Ok(Outcome::Opened(Box::new(Opened {
+            session,
+            user,
+            sign_in,
+        })))
     })?;
     match outcome {
-        Outcome::Issued(issued) => {
+        Outcome::Opened(opened) => {
+            let Opened {
+                session,
+                user,
+                sign_in,
+            } = *opened;
+            let issued = session.sign(conn, issuer, &user, &client, &sign_in, now)?;
             super::count_issued(policy.metrics, GrantType::AuthorizationCode, now);
             Ok(issued)
         }
         Outcome::Refused(message) => Err(Error::InvalidGrant(message.into())),
     }
+}
+
+/// A code that [`code_store::redeem`] did not spend: unknown, or spent before. A spent one
+/// presented again may be in an attacker's hands, so the session its first exchange started
+/// ends now (RFC 6749 §4.1.2, RFC 9700 §4.5). A concurrent first exchange has committed by
+/// the time this runs (its update held the row), so its session is recorded.
+fn replayed(
+    conn: &mut DbConnection,
+    policy: &Policy<'_>,
+    hash: &str,
+    context: &RequestContext,
+    now: i64,
+) -> Result<Outcome> {
+    let Some(code) = code_store::find(conn, hash)? else {
+        return Ok(Outcome::Refused(BAD_CODE));
+    };
+    if let Some(sid) = &code.session_id {
+        let ended = sessions::revoke(conn, sid, now, "authorization code reused")?;
+        crate::session_end::sessions_ended(conn, policy.metrics, &ended, now)?;
+    }
+    audit::record(
+        conn,
+        Event::new(Kind::CodeReuse)
+            .user(&code.user_id)
+            .client(&code.client_id)
+            .ip(context.ip.clone())
+            .details(serde_json::json!({ "session_id": code.session_id })),
+        now,
+    )?;
+    Ok(Outcome::Refused(BAD_CODE))
 }
 
 #[cfg(test)]

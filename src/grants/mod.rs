@@ -284,9 +284,64 @@ pub fn start_session_for(
     context: &RequestContext,
     now: i64,
 ) -> Result<(IssuedTokens, String)> {
+    let opened = open_session(conn, issuer, user, client, scope, sign_in, context, now)?;
+    let sid = opened.session.id.clone();
+    Ok((opened.sign(conn, issuer, user, client, sign_in, now)?, sid))
+}
+
+/// A session just written, whose tokens are not signed yet.
+pub struct OpenedSession {
+    pub session: Session,
+    refresh: Option<RefreshClaims>,
+}
+
+/// A new session id, for a caller that records it before the session is written.
+pub fn new_session_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Writes the session of a sign-in (with its first refresh token's hash, if the client may
+/// refresh); [`OpenedSession::sign`] then signs its tokens. Apart, so that a caller can sign
+/// after its transaction committed and hold no lock while it signs.
+#[allow(clippy::too_many_arguments)]
+pub fn open_session(
+    conn: &mut DbConnection,
+    issuer: &Issuer<'_>,
+    user: &User,
+    client: &Client,
+    scope: &[String],
+    sign_in: &SignIn,
+    context: &RequestContext,
+    now: i64,
+) -> Result<OpenedSession> {
+    open_session_with_id(
+        conn,
+        new_session_id(),
+        issuer,
+        user,
+        client,
+        scope,
+        sign_in,
+        context,
+        now,
+    )
+}
+
+/// [`open_session`] under an id chosen before (see [`new_session_id`]).
+#[allow(clippy::too_many_arguments)]
+pub fn open_session_with_id(
+    conn: &mut DbConnection,
+    sid: String,
+    issuer: &Issuer<'_>,
+    user: &User,
+    client: &Client,
+    scope: &[String],
+    sign_in: &SignIn,
+    context: &RequestContext,
+    now: i64,
+) -> Result<OpenedSession> {
     let amr = &sign_in.amr;
     let ttl = client.refresh_token_ttl.unwrap_or(issuer.refresh_ttl);
-    let sid = uuid::Uuid::new_v4().to_string();
     let expires_at = now + ttl;
     let refresh = client
         .allows_grant(GrantType::RefreshToken)
@@ -314,49 +369,67 @@ pub fn start_session_for(
         refresh_successor_sealed: None,
     };
     sessions::insert(conn, &session)?;
-    let (access_token, expires_in) = sign_user_access_token(
-        issuer,
-        user.into(),
-        client,
-        &session,
-        &session.scope,
-        sign_in.fresh,
-        now,
-    )?;
-    let id_token = crate::oidc::id_token::issue(
-        conn,
-        issuer.keys,
-        issuer.issuer,
-        &crate::oidc::id_token::Subject {
-            user,
-            client_id: &client.client_id,
-            alg: client.signing_alg(),
-            session: &session,
-            scope: &session.scope,
-            access_ttl: access_ttl_for(issuer, client),
-            nonce: sign_in.nonce.as_deref(),
-            at_hash_of: sign_in.code_flow.then_some(access_token.as_str()),
-        },
-        now,
-    )?;
-    let refresh_token = refresh
-        .map(|(claims, _)| {
-            issuer
-                .keys
-                .sign(TokenKind::Refresh, client.signing_alg(), &claims)
-        })
-        .transpose()?;
-    Ok((
-        IssuedTokens {
+    Ok(OpenedSession {
+        session,
+        refresh: refresh.map(|(claims, _)| claims),
+    })
+}
+
+impl OpenedSession {
+    /// Signs the session's access token, its first refresh token (if any) and, when
+    /// `openid` was granted, its ID token.
+    pub fn sign(
+        self,
+        conn: &mut DbConnection,
+        issuer: &Issuer<'_>,
+        user: &User,
+        client: &Client,
+        sign_in: &SignIn,
+        now: i64,
+    ) -> Result<IssuedTokens> {
+        let session = self.session;
+        let (access_token, expires_in) = sign_user_access_token(
+            issuer,
+            user.into(),
+            client,
+            &session,
+            &session.scope,
+            sign_in.fresh,
+            now,
+        )?;
+        let id_token = crate::oidc::id_token::issue(
+            conn,
+            issuer.keys,
+            issuer.issuer,
+            &crate::oidc::id_token::Subject {
+                user,
+                client_id: &client.client_id,
+                alg: client.signing_alg(),
+                session: &session,
+                scope: &session.scope,
+                access_ttl: access_ttl_for(issuer, client),
+                nonce: sign_in.nonce.as_deref(),
+                at_hash_of: sign_in.code_flow.then_some(access_token.as_str()),
+            },
+            now,
+        )?;
+        let refresh_token = self
+            .refresh
+            .map(|claims| {
+                issuer
+                    .keys
+                    .sign(TokenKind::Refresh, client.signing_alg(), &claims)
+            })
+            .transpose()?;
+        Ok(IssuedTokens {
             access_token: access_token.into(),
             expires_in,
             refresh_token: refresh_token.map(Into::into),
             id_token: id_token.map(Into::into),
             scope: session.scope,
             refresh_cookie: client.refresh_cookie,
-        },
-        session.id,
-    ))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 
 use diesel::prelude::*;
 
+use crate::store::prepared::Prepared;
 use crate::store::schema::authorization_codes;
 use crate::store::DbConnection;
 
 /// A code row. Its `Debug` leaves out the hash and the PKCE challenge.
-#[derive(Clone, Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(table_name = authorization_codes)]
 pub struct AuthorizationCode {
     pub code_hash: String,
@@ -55,21 +56,44 @@ pub fn find(conn: &mut DbConnection, code_hash: &str) -> QueryResult<Option<Auth
         .optional()
 }
 
-/// Marks an unused code used; 0 rows means someone else used it first.
-pub fn spend(conn: &mut DbConnection, code_hash: &str, now: i64) -> QueryResult<usize> {
-    diesel::update(
-        authorization_codes::table
-            .find(code_hash)
-            .filter(authorization_codes::used_at.is_null()),
-    )
-    .set(authorization_codes::used_at.eq(now))
-    .execute(conn)
+/// Spends an unused code and records the session its exchange starts (`session_id`,
+/// chosen before the session is written), returning the code; `None` when there is no
+/// such code or it was spent already (the caller then reads it to tell which). One
+/// statement, prepared; the columns are named, not `*` (see `sessions::ROTATE_SQL`).
+pub fn redeem(
+    conn: &mut DbConnection,
+    code_hash: &str,
+    session_id: &str,
+    now: i64,
+) -> QueryResult<Option<AuthorizationCode>> {
+    const REDEEM_SQL: &str = "UPDATE authorization_codes SET used_at = $1, session_id = $2 \
+        WHERE code_hash = $3 AND used_at IS NULL \
+        RETURNING code_hash, client_id, user_id, redirect_uri, redirect_uri_sent, \
+        code_challenge, scope, nonce, auth_time, amr, fresh, expires_at, used_at, session_id, \
+        browser_session_id";
+    struct RedeemStatement;
+    // SQLite numbers its parameters `?N` where PostgreSQL writes `$N`.
+    let sql = match conn {
+        DbConnection::Postgresql(_) => REDEEM_SQL.to_string(),
+        DbConnection::Sqlite(_) => REDEEM_SQL.replace('$', "?"),
+    };
+    let query = Prepared::<RedeemStatement, _>::new(
+        diesel::sql_query(sql)
+            .bind::<diesel::sql_types::BigInt, _>(now)
+            .bind::<diesel::sql_types::Text, _>(session_id)
+            .bind::<diesel::sql_types::Text, _>(code_hash),
+    );
+    match conn {
+        DbConnection::Postgresql(pg) => query.get_result::<AuthorizationCode>(pg).optional(),
+        DbConnection::Sqlite(sqlite) => query.get_result::<AuthorizationCode>(sqlite).optional(),
+    }
 }
 
-/// Records the session a code's exchange started.
-pub fn set_session(conn: &mut DbConnection, code_hash: &str, session_id: &str) -> QueryResult<()> {
+/// Forgets the session recorded by [`redeem`] when the exchange was refused after all (the
+/// code stays spent; no session was started).
+pub fn clear_session(conn: &mut DbConnection, code_hash: &str) -> QueryResult<()> {
     diesel::update(authorization_codes::table.find(code_hash))
-        .set(authorization_codes::session_id.eq(session_id))
+        .set(authorization_codes::session_id.eq(None::<String>))
         .execute(conn)
         .map(|_| ())
 }

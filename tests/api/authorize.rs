@@ -298,6 +298,52 @@ both_backends! {
         assert_error(app.refresh(first.refresh_token.as_deref().unwrap()).await, 400, "invalid_grant").await;
     }
 
+    async fn of_two_exchanges_of_one_code_at_once_one_wins_and_its_session_ends(backend) {
+        let app = spawn_app(backend).await;
+        clients(&app);
+        app.register("dave", PASSWORD).await;
+        let mut browser = Browser::new(&app);
+        let pkce = new_pkce();
+        let back = authorize_signing_in(&mut browser, &authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[]), "dave").await;
+        let code = params(&back)["code"].clone();
+        let (one, two) = tokio::join!(
+            exchange(&app, SPA, &code, SPA_REDIRECT, &pkce.verifier),
+            exchange(&app, SPA, &code, SPA_REDIRECT, &pkce.verifier),
+        );
+        let (won, lost) = if one.status().as_u16() == 200 { (one, two) } else { (two, one) };
+        assert_eq!(won.status().as_u16(), 200);
+        assert_error(lost, 400, "invalid_grant").await;
+        let won = tokens(won).await;
+        assert_eq!(app.get_bearer("/userinfo", &won.access_token).await.status().as_u16(), 401);
+    }
+
+    async fn a_code_refused_for_its_verifier_starts_no_session_and_stays_spent(backend) {
+        let app = spawn_app(backend).await;
+        clients(&app);
+        app.register("fay", PASSWORD).await;
+        let mut browser = Browser::new(&app);
+        let pkce = new_pkce();
+        let back = authorize_signing_in(&mut browser, &authorize_path(SPA, SPA_REDIRECT, &pkce.challenge, &[]), "fay").await;
+        let code = params(&back)["code"].clone();
+        let sessions_before = session_rows(&app);
+        let wrong = exchange(&app, SPA, &code, SPA_REDIRECT, &new_pkce().verifier).await;
+        assert_error(wrong, 400, "invalid_grant").await;
+        assert_eq!(session_rows(&app), sessions_before);
+        let recorded: Option<String> = {
+            use diesel::prelude::*;
+            use tessera::store::schema::authorization_codes;
+            let mut conn = app.state.db.get().unwrap();
+            authorization_codes::table
+                .select(authorization_codes::session_id)
+                .first(&mut **conn)
+                .unwrap()
+        };
+        assert_eq!(recorded, None, "no session is recorded for a refused exchange");
+        let right = exchange(&app, SPA, &code, SPA_REDIRECT, &pkce.verifier).await;
+        assert_error(right, 400, "invalid_grant").await;
+        assert_eq!(session_rows(&app), sessions_before);
+    }
+
     async fn a_code_past_its_60_seconds_is_refused_and_starts_no_session(backend) {
         let app = spawn_app(backend).await;
         clients(&app);

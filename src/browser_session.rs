@@ -17,7 +17,7 @@ use crate::store::DbConnection;
 pub const BROWSER_CLIENT: &str = "(browser)";
 
 /// A live browser session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct BrowserSession {
     /// The `sessions` row it owns (what `/account/sessions` lists).
     pub session_id: String,
@@ -25,9 +25,18 @@ pub struct BrowserSession {
     pub auth_time: i64,
     pub amr: Vec<String>,
     pub expires_at: i64,
-    /// SHA-256 of the cookie value (the value itself is never kept; its hash finds the row
-    /// and cannot be turned back into a cookie).
+    /// SHA-256 of the cookie value (the value itself is never kept).
     id_hash: String,
+}
+
+// By hand, to leave out `id_hash`: the key the session cookie finds its row by.
+impl std::fmt::Debug for BrowserSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrowserSession")
+            .field("session_id", &self.session_id)
+            .field("user_id", &self.user.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl BrowserSession {

@@ -95,10 +95,13 @@ pub enum ClientsCommand {
         #[arg(long = "grant", value_name = "TYPE")]
         grants: Vec<String>,
         /// An allowed scope (repeatable).
-        // Its own id: `scopes` is the id of the global TESSERA_SCOPES, a value of another type.
+        // Ids of their own: a subcommand argument sharing a global setting's id shares its
+        // value with it (clap copies global values both ways).
         #[arg(long = "scope", value_name = "SCOPE", id = "client_scopes")]
         scopes: Vec<String>,
         /// `aud` of the client's access tokens (default: TESSERA_AUDIENCE).
+        // Shares the global setting's id: clap refuses two `--audience` flags. So
+        // TESSERA_AUDIENCE, when set, is also the new client's audience (pinned).
         #[arg(long, value_name = "AUD")]
         audience: Option<String>,
         /// Deliver refresh tokens as an HttpOnly cookie.

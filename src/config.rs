@@ -95,7 +95,7 @@ pub struct ConfigArgs {
           value_parser = parse_duration)]
     pub jwks_max_age: i64,
     /// `open` or `closed`.
-    #[arg(long = "registration", global = true, env = "TESSERA_REGISTRATION",
+    #[arg(long = "registration", value_name = "REGISTRATION", global = true, env = "TESSERA_REGISTRATION",
           default_value = "open", value_parser = parse_registration, action = ArgAction::Set)]
     pub registration_open: bool,
     /// Comma-separated origins allowed by CORS.

@@ -151,9 +151,26 @@ pub fn exchange(
                 user,
                 sign_in,
             } = *opened;
-            let issued = session.sign(conn, issuer, &user, &client, &sign_in, now)?;
-            super::count_issued(policy.metrics, GrantType::AuthorizationCode, now);
-            Ok(issued)
+            match session.sign(issuer, &user, &client, &sign_in, now) {
+                Ok(issued) => {
+                    super::count_issued(policy.metrics, GrantType::AuthorizationCode, now);
+                    Ok(issued)
+                }
+                Err(e) => {
+                    // Signing needs no database and fails only without a key for the
+                    // client's algorithm. The session is committed and its code spent: end
+                    // the session, so that no live session is left that no token names.
+                    let ended = store::transaction(conn, |conn| -> Result<_> {
+                        let ended = sessions::revoke(conn, &sid, now, "tokens not issued")?;
+                        crate::session_end::sessions_ended(conn, policy.metrics, &ended, now)?;
+                        Ok(())
+                    });
+                    if let Err(revoke) = ended {
+                        log::error!("session {sid} left without tokens: {revoke}");
+                    }
+                    Err(e)
+                }
+            }
         }
         Outcome::Refused(message) => Err(Error::InvalidGrant(message.into())),
     }

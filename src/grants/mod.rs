@@ -286,13 +286,16 @@ pub fn start_session_for(
 ) -> Result<(IssuedTokens, String)> {
     let opened = open_session(conn, issuer, user, client, scope, sign_in, context, now)?;
     let sid = opened.session.id.clone();
-    Ok((opened.sign(conn, issuer, user, client, sign_in, now)?, sid))
+    Ok((opened.sign(issuer, user, client, sign_in, now)?, sid))
 }
 
-/// A session just written, whose tokens are not signed yet.
+/// A session just written, whose tokens are not signed yet, with all they need from the
+/// database already read: signing them is CPU work only.
 pub struct OpenedSession {
     pub session: Session,
     refresh: Option<RefreshClaims>,
+    /// The ID token's `email_verified`, read in the session's transaction.
+    email_verified: Option<bool>,
 }
 
 /// A new session id, for a caller that records it before the session is written.
@@ -369,9 +372,11 @@ pub fn open_session_with_id(
         refresh_successor_sealed: None,
     };
     sessions::insert(conn, &session)?;
+    let email_verified = crate::oidc::id_token::email_verified_claim(conn, user, &session.scope)?;
     Ok(OpenedSession {
         session,
         refresh: refresh.map(|(claims, _)| claims),
+        email_verified,
     })
 }
 
@@ -380,7 +385,6 @@ impl OpenedSession {
     /// `openid` was granted, its ID token.
     pub fn sign(
         self,
-        conn: &mut DbConnection,
         issuer: &Issuer<'_>,
         user: &User,
         client: &Client,
@@ -397,8 +401,7 @@ impl OpenedSession {
             sign_in.fresh,
             now,
         )?;
-        let id_token = crate::oidc::id_token::issue(
-            conn,
+        let id_token = crate::oidc::id_token::sign(
             issuer.keys,
             issuer.issuer,
             &crate::oidc::id_token::Subject {
@@ -411,6 +414,7 @@ impl OpenedSession {
                 nonce: sign_in.nonce.as_deref(),
                 at_hash_of: sign_in.code_flow.then_some(access_token.as_str()),
             },
+            self.email_verified,
             now,
         )?;
         let refresh_token = self

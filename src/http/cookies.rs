@@ -2,14 +2,23 @@
 
 use actix_web::cookie::time::Duration;
 use actix_web::cookie::{Cookie, CookieBuilder};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 
 /// The value of the request's cookie `name`, as sent (tessera's values are base64url or
-/// JWTs, never percent-encoded), if sent and not empty. actix-web (4.18) skips pairs it
-/// cannot parse, so a malformed cookie another application on this host set does not hide
-/// tessera's.
+/// JWTs, never percent-encoded), if sent and not empty.
+///
+/// Each `Cookie` header and each pair is parsed on its own, so that a malformed cookie (or,
+/// over HTTP/2, a header that is not UTF-8) from another application on this host does not
+/// hide tessera's: actix-web's `HttpRequest::cookie_raw` gives up on every cookie at a header
+/// that is not UTF-8.
 pub fn read(req: &HttpRequest, name: &str) -> Option<String> {
-    req.cookie_raw(name)
+    req.headers()
+        .get_all(header::COOKIE)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| Cookie::parse(pair.trim()).ok())
+        .find(|cookie| cookie.name() == name)
         .map(|cookie| cookie.value().to_string())
         .filter(|value| !value.is_empty())
 }

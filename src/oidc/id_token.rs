@@ -81,6 +81,34 @@ pub fn issue(
     subject: &Subject<'_>,
     now: i64,
 ) -> Result<Option<String>> {
+    let verified = email_verified_claim(conn, subject.user, subject.scope)?;
+    sign(keys, issuer, subject, verified, now)
+}
+
+/// The `email_verified` claim an ID token for `scope` carries (`None`: no ID token, or no
+/// `email` scope): the one thing [`issue`] reads from the database, for a caller that reads
+/// it inside its transaction and signs after the commit.
+pub fn email_verified_claim(
+    conn: &mut DbConnection,
+    user: &User,
+    scope: &str,
+) -> Result<Option<bool>> {
+    if has_scope(scope, OPENID) && has_scope(scope, "email") {
+        Ok(Some(email_verified(conn, user)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// [`issue`] with its `email_verified` claim read before ([`email_verified_claim`]); no
+/// database work.
+pub fn sign(
+    keys: &KeyRing,
+    issuer: &str,
+    subject: &Subject<'_>,
+    email_verified: Option<bool>,
+    now: i64,
+) -> Result<Option<String>> {
     let Subject {
         user,
         session,
@@ -108,7 +136,7 @@ pub fn issue(
         updated_at: profile.then_some(user.updated_at),
         email: if email { user.email.clone() } else { None },
         email_verified: if email {
-            Some(email_verified(conn, user)?)
+            Some(email_verified.unwrap_or(false))
         } else {
             None
         },

@@ -223,6 +223,38 @@ fn every_setting_has_a_flag_and_the_variable_of_the_same_name() {
 }
 
 #[test]
+fn no_subcommand_argument_shares_an_id_with_a_setting() {
+    // clap copies a global argument's value to and from a subcommand argument of the same
+    // id. The one exception is `clients create --audience`, which must share the id of
+    // `--audience` (clap refuses two arguments with one flag): TESSERA_AUDIENCE, when set,
+    // becomes the new client's audience.
+    use clap::CommandFactory;
+    let command = tessera::cli::Cli::command();
+    let settings: Vec<String> = command
+        .get_arguments()
+        .filter(|arg| arg.is_global_set())
+        .map(|arg| arg.get_id().to_string())
+        .collect();
+    fn walk(command: &clap::Command, settings: &[String], path: &str) {
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().to_string();
+                if path == "tessera clients create" && id == "audience" {
+                    continue;
+                }
+                assert!(
+                    !settings.contains(&id),
+                    "`{path}` argument `{id}` is a setting's id"
+                );
+            }
+            walk(sub, settings, &path);
+        }
+    }
+    walk(&command, &settings, "tessera");
+}
+
+#[test]
 fn migrate_creates_the_sqlite_database_and_is_idempotent() {
     let dir = tempfile::tempdir().unwrap();
     let first = tessera_command(dir.path()).arg("migrate").output().unwrap();

@@ -170,6 +170,16 @@ impl ClientCache {
         }
     }
 
+    /// The client `credentials` authenticate, if it is cached and its secret matches; `None`
+    /// means "ask [`ClientCache::authenticate`]", never "refused". No database work.
+    pub fn authenticate_cached(&self, credentials: &ClientCredentials) -> Option<Client> {
+        let client_id = credentials.client_id.as_deref()?;
+        if client_id == FIRST_PARTY || credentials.secret.is_none() {
+            return None;
+        }
+        clients::check_credentials(Some(self.cached(client_id)?), credentials).ok()
+    }
+
     /// [`clients::authenticate`] through the cache: the same rules and the same answers. A
     /// secret that does not match the cached row is checked once more against the database.
     pub fn authenticate(

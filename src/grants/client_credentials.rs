@@ -1,7 +1,7 @@
 //! `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client gets an access
 //! token for itself, `sub` = its id, no refresh token, no session.
 
-use crate::clients::{self, ClientCredentials, GrantType};
+use crate::clients::{self, Client, ClientCredentials, GrantType};
 use crate::error::{Error, Result};
 use crate::grants::{resolve_scope, IssuedTokens, Issuer, Policy};
 use crate::store::DbConnection;
@@ -34,13 +34,25 @@ pub fn issue(
     let client = policy
         .clients
         .authenticate(conn, credentials, policy.scopes)?;
+    issue_to(issuer, policy, &client, scope, now)
+}
+
+/// Issues the access token of a client already authenticated (by [`issue`], or by
+/// `ClientCache::authenticate_cached` for a caller that needs no database). No database work.
+pub fn issue_to(
+    issuer: &Issuer<'_>,
+    policy: &Policy<'_>,
+    client: &Client,
+    scope: Option<&str>,
+    now: i64,
+) -> Result<IssuedTokens> {
     if client.public || !client.allows_grant(GrantType::ClientCredentials) {
         return Err(Error::UnauthorizedClient(
             "this client may not use the client_credentials grant".into(),
         ));
     }
     let scope = resolve_scope(scope, &client.scopes)?.join(" ");
-    let (claims, ttl) = super::access_claims(issuer, &client, &client.client_id, &scope, now);
+    let (claims, ttl) = super::access_claims(issuer, client, &client.client_id, &scope, now);
     let access_token = issuer
         .keys
         .sign(TokenKind::Access, client.signing_alg(), &claims)?;

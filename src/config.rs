@@ -235,8 +235,8 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
-/// `TESSERA_X (--x)` for the setting whose field (clap id) or long flag is `name`, read
-/// from the setting's own `#[arg]`.
+/// `TESSERA_X (--x)` for the setting `matches` picks (by its clap id, which is its field's
+/// name, or by its flag), read from the setting's own `#[arg]`.
 fn setting_name(matches: impl Fn(&clap::Arg) -> bool) -> Option<String> {
     let command = ConfigArgs::augment_args(clap::Command::new("tessera"));
     let arg = command.get_arguments().find(|arg| matches(arg))?;

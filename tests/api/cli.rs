@@ -155,6 +155,19 @@ both_backends! {
         assert!(line.contains("reports"), "{line}");
     }
 
+    async fn a_client_created_without_scopes_gets_none_and_not_tessera_scopes(backend) {
+        // As through the admin API: TESSERA_SCOPES is the built-in client's, never a default
+        // for other clients (it once leaked in through a clap id shared with `--scope`).
+        let app = spawn_app(backend).await;
+        let env = [("TESSERA_SCOPES", "profile email")];
+        stdout_json(&tessera_with(&app, &["clients", "create", "plain", "--grant", "client_credentials"], "", &env).await);
+        stdout_json(&tessera_with(&app, &["clients", "create", "scoped", "--grant", "client_credentials", "--scope", "read"], "", &env).await);
+        let listed = stdout_json(&tessera(&app, &["clients", "list"], "").await);
+        let scopes = |id: &str| listed.as_array().unwrap().iter().find(|c| c["client_id"] == id).unwrap()["scopes"].clone();
+        assert_eq!(scopes("plain"), json!([]));
+        assert_eq!(scopes("scoped"), json!(["read"]));
+    }
+
     async fn the_cli_creates_authorization_code_clients_and_refuses_bad_redirect_uris(backend) {
         let app = spawn_app(backend).await;
         let created = stdout_json(&tessera(&app, &[

@@ -555,7 +555,8 @@ class Drill:
         self.cc = (out["client_id"], out["client_secret"])
         cli(self.binary, self.env, "clients", "create", "drill-app", "--public")
         cli(self.binary, self.env, "clients", "create", CODE_CLIENT, "--public", "--first-party",
-            "--grant", "authorization_code", "--grant", "refresh_token", "--redirect-uri", CODE_REDIRECT)
+            "--grant", "authorization_code", "--grant", "refresh_token", "--scope", "profile",
+            "--redirect-uri", CODE_REDIRECT)
         self.users = []
         for i in range(4):
             pw = secrets.token_urlsafe(12)

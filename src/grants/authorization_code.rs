@@ -9,8 +9,8 @@ use crate::authorize::{code_hash, pkce_shaped};
 use crate::clients::{ClientCredentials, GrantType};
 use crate::error::{Error, Result};
 use crate::grants::{
-    new_session_id, open_session_with_id, IssuedTokens, Issuer, OpenedSession, Policy,
-    RequestContext, SignIn,
+    new_session_id, open_session, IssuedTokens, Issuer, OpenedSession, Policy, RequestContext,
+    SignIn,
 };
 use crate::store::authorization_codes as code_store;
 use crate::store::users::{self, User};
@@ -112,7 +112,7 @@ pub fn exchange(
             nonce: code.nonce.clone(),
             code_flow: true,
         };
-        let session = open_session_with_id(
+        let session = open_session(
             conn,
             sid.clone(),
             issuer,

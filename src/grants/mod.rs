@@ -284,7 +284,17 @@ pub fn start_session_for(
     context: &RequestContext,
     now: i64,
 ) -> Result<(IssuedTokens, String)> {
-    let opened = open_session(conn, issuer, user, client, scope, sign_in, context, now)?;
+    let opened = open_session(
+        conn,
+        new_session_id(),
+        issuer,
+        user,
+        client,
+        scope,
+        sign_in,
+        context,
+        now,
+    )?;
     let sid = opened.session.id.clone();
     Ok((opened.sign(issuer, user, client, sign_in, now)?, sid))
 }
@@ -303,36 +313,12 @@ pub fn new_session_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Writes the session of a sign-in (with its first refresh token's hash, if the client may
-/// refresh); [`OpenedSession::sign`] then signs its tokens. Apart, so that a caller can sign
-/// after its transaction committed and hold no lock while it signs.
+/// Writes the session of a sign-in under `sid` (from [`new_session_id`], so that a caller
+/// can record it first), with its first refresh token's hash if the client may refresh;
+/// [`OpenedSession::sign`] then signs its tokens. Apart, so that a caller can sign after its
+/// transaction committed and hold no lock while it signs.
 #[allow(clippy::too_many_arguments)]
 pub fn open_session(
-    conn: &mut DbConnection,
-    issuer: &Issuer<'_>,
-    user: &User,
-    client: &Client,
-    scope: &[String],
-    sign_in: &SignIn,
-    context: &RequestContext,
-    now: i64,
-) -> Result<OpenedSession> {
-    open_session_with_id(
-        conn,
-        new_session_id(),
-        issuer,
-        user,
-        client,
-        scope,
-        sign_in,
-        context,
-        now,
-    )
-}
-
-/// [`open_session`] under an id chosen before (see [`new_session_id`]).
-#[allow(clippy::too_many_arguments)]
-pub fn open_session_with_id(
     conn: &mut DbConnection,
     sid: String,
     issuer: &Issuer<'_>,

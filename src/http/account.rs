@@ -82,15 +82,7 @@ pub async fn register(
         .ok_or_else(|| Error::InvalidRequest("missing `password`".into()))?;
     let email = body.email.filter(|e| !e.is_empty());
     accounts::check_registration(&username, &password, email.as_deref())?;
-    let lookup = username.clone();
-    blocking(&state, move |conn, _| {
-        accounts::ensure_username_free(conn, &lookup)
-    })
-    .await?;
-    let hash = state
-        .hasher
-        .run(move |hasher| hasher.hash(&password))
-        .await??;
+    let hash = new_account_hash(&state, &username, password).await?;
     let ip = ip.map(|ip| ip.to_string());
     let user = blocking(&state, move |conn, _| {
         accounts::register(conn, &username, &hash, email.as_deref(), ip, crate::now())
@@ -101,6 +93,25 @@ pub async fn register(
         id: user.id,
         username: user.username,
     }))
+}
+
+/// The password hash of an account about to be created, on the hasher pool, once the cheap
+/// check that `username` is free has passed (a taken name is refused before a hash is
+/// spent). `POST /register` and the admin API's user creation both start here.
+pub async fn new_account_hash(
+    state: &web::Data<AppState>,
+    username: &str,
+    password: String,
+) -> Result<String, Error> {
+    let lookup = username.to_string();
+    blocking(state, move |conn, _| {
+        accounts::ensure_username_free(conn, &lookup)
+    })
+    .await?;
+    Ok(state
+        .hasher
+        .run(move |hasher| hasher.hash(&password))
+        .await??)
 }
 
 /// The `/userinfo` answer; members a scope does not grant are left out.

@@ -217,15 +217,7 @@ pub async fn create_user_as(
 ) -> Result<crate::store::users::User, Error> {
     accounts::check_registration(&username, &password, email.as_deref())?;
     accounts::check_roles(&roles)?;
-    let lookup = username.clone();
-    blocking(state, move |conn, _| {
-        accounts::ensure_username_free(conn, &lookup)
-    })
-    .await?;
-    let hash = state
-        .hasher
-        .run(move |hasher| hasher.hash(&password))
-        .await??;
+    let hash = crate::http::account::new_account_hash(state, &username, password).await?;
     blocking(state, move |conn, _| {
         admin::create_user(
             conn,
